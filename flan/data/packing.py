@@ -1,0 +1,163 @@
+"""Best-fit packing of (inputs, targets) examples into fixed-length model rows.
+
+`pack_examples` takes a chunk of tokenized examples (each already no longer than the row lengths),
+assigns them to rows with best-fit decreasing over both features at once, and writes the packed
+encoder-decoder features that seqio's EncDecFeatureConverter(pack=True) emits:
+encoder_input_tokens, encoder_segment_ids, encoder_positions, decoder_target_tokens,
+decoder_input_tokens (targets shifted right inside each segment, 0 at each segment start),
+decoder_loss_weights, decoder_segment_ids, decoder_positions. Segment k of a row is the same
+example in the encoder and in the decoder. Rows are shuffled with a seeded generator so that batch
+composition does not follow example length.
+"""
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+PACKED_FEATURES = (
+    "encoder_input_tokens", "encoder_segment_ids", "encoder_positions",
+    "decoder_target_tokens", "decoder_input_tokens", "decoder_loss_weights",
+    "decoder_segment_ids", "decoder_positions")
+UNPACKED_FEATURES = (
+    "encoder_input_tokens", "decoder_target_tokens", "decoder_input_tokens",
+    "decoder_loss_weights")
+
+
+def _check_lengths(lengths: np.ndarray, limit: int, feature: str):
+  if lengths.size and lengths.max() > limit:
+    worst = int(np.argmax(lengths))
+    raise ValueError(
+        f"example {worst} has {int(lengths[worst])} '{feature}' tokens, more than the row length "
+        f"{limit}; truncate or drop over-length examples before packing")
+
+
+def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
+                max_inputs: int, max_targets: int) -> List[List[int]]:
+  """Best-fit decreasing in two dimensions: returns rows as lists of example indices.
+
+  Examples are placed largest first (size = the larger of the two length fractions); each goes
+  into the open row where it fits in both features and leaves the least room, measured as
+  the sum of the two remaining fractions; a new row opens only when none fits.
+  """
+  input_lengths = np.asarray(input_lengths, np.int64)
+  target_lengths = np.asarray(target_lengths, np.int64)
+  if input_lengths.shape != target_lengths.shape:
+    raise ValueError(f"{input_lengths.shape[0]} input lengths but {target_lengths.shape[0]} "
+                     "target lengths")
+  _check_lengths(input_lengths, max_inputs, "inputs")
+  _check_lengths(target_lengths, max_targets, "targets")
+  n = input_lengths.shape[0]
+  size_in = input_lengths / max_inputs
+  size_tg = target_lengths / max_targets
+  # lexsort: last key is primary; ties broken by the smaller index, so the order is deterministic.
+  order = np.lexsort((np.arange(n), -(size_in + size_tg), -np.maximum(size_in, size_tg)))
+  room_in = np.empty(n, np.int64)
+  room_tg = np.empty(n, np.int64)
+  slack = np.empty(n, np.float64)
+  rows: List[List[int]] = []
+  num_open = 0
+  inv_in, inv_tg = 1.0 / max_inputs, 1.0 / max_targets
+  for i in order.tolist():
+    need_in = input_lengths[i]
+    need_tg = target_lengths[i]
+    best = -1
+    if num_open:
+      fits = (room_in[:num_open] >= need_in) & (room_tg[:num_open] >= need_tg)
+      if fits.any():
+        best = int(np.argmin(np.where(fits, slack[:num_open], np.inf)))
+    if best < 0:
+      best = num_open
+      num_open += 1
+      room_in[best] = max_inputs
+      room_tg[best] = max_targets
+      rows.append([])
+    rows[best].append(i)
+    room_in[best] -= need_in
+    room_tg[best] -= need_tg
+    slack[best] = room_in[best] * inv_in + room_tg[best] * inv_tg
+  return rows
+
+
+def _scatter(tokens: Sequence[np.ndarray], rows: List[List[int]], length: int):
+  """Writes each row's examples one after another: (tokens, segment_ids, positions) [rows, length]."""
+  order = [i for row in rows for i in row]
+  counts = np.array([len(tokens[i]) for i in order], np.int64)
+  row_of = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
+  segment_of = np.concatenate([np.arange(1, len(row) + 1) for row in rows]) if order else (
+      np.zeros(0, np.int64))
+  out_tokens = np.zeros((len(rows), length), np.int32)
+  out_segments = np.zeros((len(rows), length), np.int32)
+  out_positions = np.zeros((len(rows), length), np.int32)
+  total = int(counts.sum())
+  if total == 0:
+    return out_tokens, out_segments, out_positions
+  flat = np.concatenate([np.asarray(tokens[i], np.int32) for i in order])
+  starts = np.cumsum(counts) - counts  # start of each example in `flat`
+  new_row = np.ones(len(counts), bool)
+  new_row[1:] = row_of[1:] != row_of[:-1]
+  first_in_row = np.maximum.accumulate(np.where(new_row, np.arange(len(counts)), 0))
+  row_starts = starts - starts[first_in_row]  # start of each example inside its row
+  token_row = np.repeat(row_of, counts)
+  token_pos = np.arange(total) - np.repeat(starts, counts)
+  token_col = np.repeat(row_starts, counts) + token_pos
+  out_tokens[token_row, token_col] = flat
+  out_segments[token_row, token_col] = np.repeat(segment_of, counts)
+  out_positions[token_row, token_col] = token_pos
+  return out_tokens, out_segments, out_positions
+
+
+def shift_right_in_segments(targets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+  """Decoder inputs: each segment's targets shifted right by one, with 0 at each segment start."""
+  shifted = np.zeros_like(targets)
+  shifted[:, 1:] = targets[:, :-1]
+  shifted[positions == 0] = 0
+  return shifted
+
+
+def rows_to_features(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                     rows: List[List[int]], lengths: Mapping[str, int]) -> Dict[str, np.ndarray]:
+  enc, enc_seg, enc_pos = _scatter(inputs, rows, lengths["inputs"])
+  dec, dec_seg, dec_pos = _scatter(targets, rows, lengths["targets"])
+  return {
+      "encoder_input_tokens": enc,
+      "encoder_segment_ids": enc_seg,
+      "encoder_positions": enc_pos,
+      "decoder_target_tokens": dec,
+      "decoder_input_tokens": shift_right_in_segments(dec, dec_pos),
+      "decoder_loss_weights": (dec != 0).astype(np.int32),
+      "decoder_segment_ids": dec_seg,
+      "decoder_positions": dec_pos,
+  }
+
+
+def pack_examples(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                  lengths: Mapping[str, int], *, seed: Optional[int] = 0) -> Dict[str, np.ndarray]:
+  """Packs one chunk of examples into rows; `seed` shuffles the row order (None keeps it)."""
+  if len(inputs) != len(targets):
+    raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+  rows = assign_rows([len(x) for x in inputs], [len(y) for y in targets],
+                     lengths["inputs"], lengths["targets"])
+  if seed is not None:
+    permutation = np.random.default_rng(seed).permutation(len(rows))
+    rows = [rows[j] for j in permutation]
+  return rows_to_features(inputs, targets, rows, lengths)
+
+
+def pad_examples(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                 lengths: Mapping[str, int]) -> Dict[str, np.ndarray]:
+  """One example per row, zero-padded (the unpacked seqio features)."""
+  rows = [[i] for i in range(len(inputs))]
+  features = rows_to_features(inputs, targets, rows, lengths)
+  # Unpacked seqio shifts the whole row (the EOS also moves into the first padding slot).
+  dec = features["decoder_target_tokens"]
+  shifted = np.zeros_like(dec)
+  shifted[:, 1:] = dec[:, :-1]
+  features["decoder_input_tokens"] = shifted
+  return {k: features[k] for k in UNPACKED_FEATURES}
+
+
+def fill_fractions(features: Mapping[str, np.ndarray]) -> Dict[str, float]:
+  """Non-padding fraction of the encoder and decoder token arrays."""
+  return {
+      "inputs": float(np.mean(features["encoder_input_tokens"] != 0)),
+      "targets": float(np.mean(features["decoder_target_tokens"] != 0)),
+  }
