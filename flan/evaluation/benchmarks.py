@@ -1,0 +1,72 @@
+"""The six scores of the paper's evaluation (Table 5 columns, in order) and how to build their prompts."""
+import dataclasses
+import pathlib
+from typing import Optional
+
+from flan.evaluation import prompts_bbh
+from flan.evaluation import prompts_mgsm
+from flan.evaluation import prompts_mmlu
+from flan.evaluation import prompts_tydiqa
+
+# Paper Table 5 column order (after the normalized average).
+BENCHMARKS = ("mmlu_direct", "mmlu_cot", "bbh_direct", "bbh_cot", "tydiqa", "mgsm")
+COLUMN_TITLES = {"mmlu_direct": "MMLU Direct", "mmlu_cot": "MMLU CoT", "bbh_direct": "BBH Direct",
+                 "bbh_cot": "BBH CoT", "tydiqa": "TyDiQA Direct", "mgsm": "MGSM CoT"}
+ALIASES = {"all": BENCHMARKS, "mmlu": ("mmlu_direct", "mmlu_cot"), "bbh": ("bbh_direct", "bbh_cot"),
+           "tydiqa_direct": ("tydiqa",), "mgsm_cot": ("mgsm",)}
+CHAIN_OF_THOUGHT = ("mmlu_cot", "bbh_cot", "mgsm")
+DATA_SUBDIRS = {"mmlu": "mmlu", "bbh": "bbh", "tydiqa": "tydiqa", "mgsm": "mgsm"}
+
+
+def resolve_names(spec):
+  """"mmlu,bbh_cot" -> ("mmlu_direct", "mmlu_cot", "bbh_cot"), in Table 5 order; unknown names raise."""
+  names = spec.split(",") if isinstance(spec, str) else list(spec)
+  chosen = set()
+  for name in (n.strip().lower() for n in names if n.strip()):
+    if name in ALIASES:
+      chosen.update(ALIASES[name])
+    elif name in BENCHMARKS:
+      chosen.add(name)
+    else:
+      raise ValueError(f"unknown benchmark {name!r}; choose from {sorted(set(BENCHMARKS) | set(ALIASES))}")
+  if not chosen:
+    raise ValueError("no benchmark selected")
+  return tuple(b for b in BENCHMARKS if b in chosen)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataDirs:
+  """Where each benchmark's files are: explicit folders win over <data_dir>/<benchmark>."""
+  data_dir: Optional[str] = None
+  mmlu_dir: Optional[str] = None
+  bbh_dir: Optional[str] = None
+  tydiqa_dir: Optional[str] = None
+  mgsm_dir: Optional[str] = None
+  mmlu_cot_prompts: Optional[str] = None
+  mgsm_exemplars: Optional[str] = None
+
+  def folder(self, family):
+    explicit = getattr(self, f"{family}_dir")
+    if explicit:
+      return pathlib.Path(explicit)
+    if self.data_dir:
+      return pathlib.Path(self.data_dir) / DATA_SUBDIRS[family]
+    raise ValueError(f"no folder for {family}: pass --{family}_dir or --data_dir (holding {family}/)")
+
+
+def build_examples(name, dirs):
+  """(examples, note) of one benchmark; note records data choices (e.g. which MMLU CoT exemplars)."""
+  if name in ("mmlu_direct", "mmlu_cot"):
+    return prompts_mmlu.build(dirs.folder("mmlu"), cot=name == "mmlu_cot",
+                              cot_prompts_path=dirs.mmlu_cot_prompts)
+  if name in ("bbh_direct", "bbh_cot"):
+    return prompts_bbh.build(dirs.folder("bbh"), cot=name == "bbh_cot")
+  if name == "tydiqa":
+    return prompts_tydiqa.build(dirs.folder("tydiqa"))
+  if name == "mgsm":
+    return prompts_mgsm.build(dirs.folder("mgsm"), exemplars_path=dirs.mgsm_exemplars)
+  raise ValueError(f"unknown benchmark {name!r}; choose from {BENCHMARKS}")
+
+
+def excluded_subsets(name):
+  return prompts_tydiqa.EXCLUDED_FROM_SCORE if name == "tydiqa" else ()

@@ -1,0 +1,57 @@
+"""Results files: results.json and a markdown table in the column order of the paper's Table 5."""
+import json
+import pathlib
+
+from flan.evaluation import benchmarks
+
+
+def _cell(value):
+  return "—" if value is None else f"{value:.1f}"
+
+
+def markdown_table(results, model_name="model"):
+  columns = ["Norm. avg."] + [benchmarks.COLUMN_TITLES[b] for b in benchmarks.BENCHMARKS]
+  scores = [results["benchmarks"].get(b, {}).get("score") for b in benchmarks.BENCHMARKS]
+  lines = ["| Model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|",
+           f"| {model_name} | {_cell(results['normalized_average'])} | "
+           + " | ".join(_cell(s) for s in scores) + " |"]
+  if not results.get("complete"):
+    lines.append("")
+    lines.append(f"Normalized average over the benchmarks run only: {', '.join(results['normalized_average_over'])}.")
+  lines.append("")
+  lines.append("| Benchmark | Score | Random | Normalized | Prompts |")
+  lines.append("|---|---|---|---|---|")
+  for name in results["table_order"]:
+    s = results["benchmarks"][name]
+    lines.append(f"| {benchmarks.COLUMN_TITLES[name]} | {s['score']:.2f} | {s['random']:.2f} | "
+                 f"{s['normalized']:.2f} | {s['count']} |")
+  for name in results["table_order"]:
+    s = results["benchmarks"][name]
+    metric = s["primary_metric"]
+    lines += ["", f"### {benchmarks.COLUMN_TITLES[name]} per subset ({metric})", "",
+              "| Subset | Score | Prompts |", "|---|---|---|"]
+    for subset, entry in s["per_subset"].items():
+      marker = "" if subset in s["subsets_in_score"] else " (not in score)"
+      lines.append(f"| {subset}{marker} | {entry[metric]:.2f} | {entry['count']} |")
+    if s.get("note"):
+      lines += ["", f"Note: {s['note']}"]
+  lines += ["", f"Random scores: {results['random_score_source']}."]
+  return "\n".join(lines) + "\n"
+
+
+def write_results(results, records, output_dir, model_name="model"):
+  """Writes results.json, results.md and predictions_<benchmark>.jsonl; returns the paths."""
+  output_dir = pathlib.Path(output_dir)
+  output_dir.mkdir(parents=True, exist_ok=True)
+  json_path, md_path = output_dir / "results.json", output_dir / "results.md"
+  json_path.write_text(json.dumps({"model": model_name, **results}, indent=2, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+  md_path.write_text(markdown_table(results, model_name), encoding="utf-8")
+  paths = [json_path, md_path]
+  for name, rows in records.items():
+    path = output_dir / f"scored_{name}.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+      for row in rows:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    paths.append(path)
+  return paths

@@ -1,0 +1,162 @@
+"""Run benchmarks end to end: build prompts, get predictions (a predictor or a file), score, summarize."""
+import json
+import sys
+import time
+
+from flan.evaluation import benchmarks
+from flan.evaluation import metrics
+from flan.evaluation import scoring
+
+RANDOM_SCORE_SOURCE = (
+    "chance computed from the data: MMLU 1/4 per question (25); BBH per task the mean of 1/options for "
+    "multiple-choice questions, 1/labels for closed label sets (yes/no, True/False, valid/invalid) and 0 for "
+    "free-form answers, averaged over tasks like the BBH score; TyDiQA 0 (free-form span); MGSM 0 (free-form "
+    "number)")
+
+
+def collect_examples(names, dirs, max_per_subset=None):
+  """{benchmark: (examples, note)}; max_per_subset keeps the first N prompts of every subset (quick runs)."""
+  collected = {}
+  for name in names:
+    examples, note = benchmarks.build_examples(name, dirs)
+    if max_per_subset:
+      kept, seen = [], {}
+      for example in examples:
+        seen[example.subset] = seen.get(example.subset, 0) + 1
+        if seen[example.subset] <= max_per_subset:
+          kept.append(example)
+      examples = kept
+    collected[name] = (examples, note)
+  return collected
+
+
+def export_prompts(collected, out_dir):
+  """Writes <out_dir>/<benchmark>.jsonl with id, benchmark, subset, prompt, gold per line; returns paths."""
+  import pathlib  # pylint: disable=import-outside-toplevel
+  out_dir = pathlib.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  paths = []
+  for name, (examples, _) in collected.items():
+    path = out_dir / f"{name}.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+      for example in examples:
+        f.write(json.dumps(example.to_json(), ensure_ascii=False) + "\n")
+    paths.append(path)
+  return paths
+
+
+def read_predictions(path):
+  """{id: prediction or [sampled predictions]} from JSONL lines {"id", "prediction"} or {"id", "predictions"}."""
+  predictions = {}
+  with open(path, encoding="utf-8") as f:
+    for line_number, line in enumerate(f, start=1):
+      if not line.strip():
+        continue
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{line_number}: not a JSON object ({e})") from e
+      if not isinstance(record, dict) or "id" not in record:
+        raise ValueError(f"{path}:{line_number}: expected {{\"id\": ..., \"prediction\": ...}}")
+      if "prediction" in record:
+        value = record["prediction"]
+      elif "predictions" in record:
+        value = record["predictions"]
+      else:
+        raise ValueError(f"{path}:{line_number}: record {record['id']!r} has no 'prediction' (or 'predictions')")
+      if isinstance(value, list):
+        if not value or not all(isinstance(v, str) for v in value):
+          raise ValueError(f"{path}:{line_number}: 'predictions' must be a non-empty list of strings")
+      elif not isinstance(value, str):
+        raise ValueError(f"{path}:{line_number}: 'prediction' must be a string")
+      if record["id"] in predictions:
+        raise ValueError(f"{path}:{line_number}: duplicate id {record['id']!r}")
+      predictions[record["id"]] = value
+  return predictions
+
+
+def score_benchmark(name, examples, predictions_by_id):
+  """Summary of one benchmark plus the per-example records (id, extracted answer, metrics)."""
+  missing = [e.id for e in examples if e.id not in predictions_by_id]
+  if missing:
+    raise ValueError(f"{len(missing)} of {len(examples)} {name} prompts have no prediction "
+                     f"(first: {missing[:3]})")
+  per_example, records = [], []
+  for example in examples:
+    answer, example_metrics = scoring.score_predictions(example, predictions_by_id[example.id])
+    per_example.append(example_metrics)
+    records.append({"id": example.id, "answer": answer, "gold": example.gold, **example_metrics})
+  return scoring.aggregate(name, examples, per_example, benchmarks.excluded_subsets(name)), records
+
+
+def summarize(summaries, notes, random_overrides=None, num_samples=1):
+  """The results dictionary: per-benchmark summaries with normalized scores and the normalized average."""
+  random_overrides = dict(random_overrides or {})
+  unknown = sorted(set(random_overrides) - set(benchmarks.BENCHMARKS))
+  if unknown:
+    raise ValueError(f"random score given for unknown benchmark(s) {unknown}")
+  results = {"benchmarks": {}, "table_order": [b for b in benchmarks.BENCHMARKS if b in summaries],
+             "random_score_source": RANDOM_SCORE_SOURCE, "self_consistency_samples": num_samples}
+  raw, random = {}, {}
+  for name in results["table_order"]:
+    summary = dict(summaries[name])
+    if name in random_overrides:
+      summary["random"] = float(random_overrides[name])
+      summary["random_overridden"] = True
+    summary["normalized"] = metrics.normalized_score(summary["score"], summary["random"])
+    if notes.get(name):
+      summary["note"] = notes[name]
+    results["benchmarks"][name] = summary
+    raw[name], random[name] = summary["score"], summary["random"]
+  results["normalized_average"] = metrics.normalized_average(raw, random)
+  results["normalized_average_over"] = list(raw)
+  results["complete"] = len(raw) == len(benchmarks.BENCHMARKS)
+  return results
+
+
+def _log(message):
+  print(message, file=sys.stderr, flush=True)
+
+
+def predict_all(name, examples, predictor, *, num_samples=1, chunk_size=64):
+  """{id: prediction or [samples]} with progress on stderr. predictor(prompts, benchmark, sample_index)."""
+  sampled = num_samples > 1 and name in benchmarks.CHAIN_OF_THOUGHT
+  rounds = list(range(num_samples)) if sampled else [None]
+  outputs = {e.id: [] for e in examples}
+  total, done, start = len(examples) * len(rounds), 0, time.time()
+  for sample_index in rounds:
+    for begin in range(0, len(examples), chunk_size):
+      chunk = examples[begin:begin + chunk_size]
+      texts = predictor([e.prompt for e in chunk], name, sample_index)
+      if len(texts) != len(chunk):
+        raise RuntimeError(f"predictor returned {len(texts)} outputs for {len(chunk)} prompts of {name}")
+      for example, text in zip(chunk, texts):
+        outputs[example.id].append(text)
+      done += len(chunk)
+      rate = done / max(time.time() - start, 1e-9)
+      _log(f"[{name}] {done}/{total} prompts ({rate:.2f}/s, eta {(total - done) / max(rate, 1e-9):.0f}s)")
+  return {k: (v if sampled else v[0]) for k, v in outputs.items()}
+
+
+def run(names, dirs, *, predictor=None, predictions_path=None, num_samples=1, max_per_subset=None,
+        random_overrides=None, chunk_size=64):
+  """Evaluate with a predictor or a predictions file; returns (results, {benchmark: per-example records})."""
+  if (predictor is None) == (predictions_path is None):
+    raise ValueError("give exactly one of a predictor (--checkpoint) or a predictions file (--predictions)")
+  collected = collect_examples(names, dirs, max_per_subset)
+  file_predictions = read_predictions(predictions_path) if predictions_path else None
+  summaries, notes, records = {}, {}, {}
+  for name, (examples, note) in collected.items():
+    if file_predictions is not None:
+      if not any(e.id in file_predictions for e in examples):
+        _log(f"[{name}] no predictions in {predictions_path}; skipped")
+        continue
+      predictions = file_predictions
+    else:
+      predictions = predict_all(name, examples, predictor, num_samples=num_samples, chunk_size=chunk_size)
+    summaries[name], records[name] = score_benchmark(name, examples, predictions)
+    notes[name] = note
+    _log(f"[{name}] score {summaries[name]['score']:.2f} over {len(examples)} prompts")
+  if not summaries:
+    raise ValueError(f"no benchmark could be scored (selected: {list(names)})")
+  return summarize(summaries, notes, random_overrides, num_samples), records
