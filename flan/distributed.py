@@ -119,6 +119,9 @@ def _expand_item(item: str, whole: str) -> list:
 def _slurm_group(env: Mapping[str, str]) -> ProcessGroup:
   num_processes = _int_var(env, "SLURM_NTASKS")
   process_id = _int_var(env, "SLURM_PROCID")
+  if "FLAN_NUM_PROCESSES" in env and _int_var(env, "FLAN_NUM_PROCESSES") != num_processes:
+    raise ValueError(f"FLAN_NUM_PROCESSES={env['FLAN_NUM_PROCESSES']} but this srun step has "
+                     f"SLURM_NTASKS={num_processes} tasks: run one task per process (srun --ntasks-per-node)")
   address = env.get("FLAN_COORDINATOR_ADDRESS")
   if address:
     _check_address(address, "FLAN_COORDINATOR_ADDRESS")
