@@ -14,9 +14,7 @@ _NUMBER = re.compile(r"[-−]?\d+(?:[.,]\d+)*")
 def strip_answer(text):
   """The answer without surrounding whitespace, trailing punctuation and enclosing quotes."""
   text = text.strip().rstrip(TRAILING_PUNCTUATION).strip()
-  if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
-    text = text[1:-1].strip()
-  return text
+  return text.strip("\"'`“”«»").rstrip(TRAILING_PUNCTUATION).strip()
 
 
 def text_after_answer_phrase(text, phrases=ANSWER_PHRASES):

@@ -1,0 +1,124 @@
+"""flan-eval: the paper's held-out benchmarks for a checkpoint, or for predictions made elsewhere.
+
+  flan-eval --gin_file=gin/runs/eval.gin --data_dir=DATA --checkpoint=CKPT --output_dir=OUT
+  flan-eval --data_dir=DATA --benchmarks=mmlu,bbh --export_prompts=PROMPTS       (writes prompts, no model)
+  flan-eval --data_dir=DATA --predictions=PRED.jsonl --output_dir=OUT            (scores {"id","prediction"})
+
+Every flag is also a gin binding of `evaluate` (e.g. --gin.evaluate.mmlu_dir='"/data/mmlu"'); flags given on
+the command line override the gin files.
+"""
+import argparse
+import pathlib
+import sys
+
+import gin
+
+from flan.evaluation import benchmarks as benchmarks_lib
+from flan.evaluation import report
+from flan.evaluation import runner
+
+# Flag name -> type; each is the gin parameter evaluate.<name>.
+FLAG_TYPES = {
+    "benchmarks": str, "data_dir": str, "mmlu_dir": str, "bbh_dir": str, "tydiqa_dir": str, "mgsm_dir": str,
+    "mmlu_cot_prompts": str, "mgsm_exemplars": str, "checkpoint": str, "spiece_model": str,
+    "predictions": str, "output_dir": str, "export_prompts": str, "model_name": str,
+    "max_per_subset": int, "num_samples": int, "batch_size": int, "method": str,
+    "direct_decode_length": int, "cot_decode_length": int, "max_input_length": int,
+    "temperature": float, "top_k": int, "top_p": float, "beam_size": int,
+}
+
+
+def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direct_decode_length,
+                          cot_decode_length, max_input_length, temperature, top_k, top_p, beam_size):
+  """predictor(prompts, benchmark, sample_index) decoding with the checkpoint's model."""
+  from flan.models import decoding  # pylint: disable=import-outside-toplevel
+  from flan.models import pretrained  # pylint: disable=import-outside-toplevel
+  from flan.models import tokenizer as tokenizer_lib  # pylint: disable=import-outside-toplevel
+
+  if spiece_model is None:
+    candidate = pathlib.Path(checkpoint) / "spiece.model"
+    if not candidate.is_file():
+      raise ValueError(f"no --spiece_model given and {candidate} does not exist; pass the T5 SentencePiece "
+                       "model (spiece.model)")
+    spiece_model = str(candidate)
+  config, params = pretrained.load_pretrained(checkpoint)
+  tokenizer = tokenizer_lib.Tokenizer(spiece_model)
+
+  def predictor(prompts, benchmark, sample_index):
+    length = cot_decode_length if benchmark in benchmarks_lib.CHAIN_OF_THOUGHT else direct_decode_length
+    if sample_index is None:
+      options = {"method": method, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                 "beam_size": beam_size}
+    else:  # Self-consistency: one sampled chain of thought per round, a different seed each round.
+      options = {"method": "sample", "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                 "seed": sample_index}
+    return decoding.predict_texts(config, params, tokenizer, prompts, max_decode_length=length,
+                                  batch_size=batch_size, max_input_length=max_input_length, **options)
+
+  return predictor
+
+
+@gin.configurable
+def evaluate(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiqa_dir=None,
+             mgsm_dir=None, mmlu_cot_prompts=None, mgsm_exemplars=None, checkpoint=None,
+             spiece_model=None, predictions=None, output_dir=None, export_prompts=None, model_name=None,
+             max_per_subset=None, num_samples=1, batch_size=8, method="greedy", direct_decode_length=64,
+             cot_decode_length=256, max_input_length=2048, temperature=0.7, top_k=40, top_p=1.0,
+             beam_size=4, random_scores=None):
+  """Builds the prompts and exports, decodes or scores them; returns the results dict (or None)."""
+  names = benchmarks_lib.resolve_names(benchmarks)
+  dirs = benchmarks_lib.DataDirs(
+      data_dir=data_dir, mmlu_dir=mmlu_dir, bbh_dir=bbh_dir, tydiqa_dir=tydiqa_dir, mgsm_dir=mgsm_dir,
+      mmlu_cot_prompts=mmlu_cot_prompts, mgsm_exemplars=mgsm_exemplars)
+  if export_prompts:
+    collected = runner.collect_examples(names, dirs, max_per_subset)
+    for path in runner.export_prompts(collected, export_prompts):
+      print(f"wrote {path}", file=sys.stderr)
+  if checkpoint is None and predictions is None:
+    if export_prompts:
+      return None
+    raise ValueError("nothing to evaluate: pass --checkpoint, --predictions or --export_prompts")
+  if checkpoint is not None and predictions is not None:
+    raise ValueError("pass either --checkpoint or --predictions, not both")
+  if not output_dir:
+    raise ValueError("--output_dir is required to write results")
+  predictor = None
+  if checkpoint is not None:
+    predictor = _checkpoint_predictor(
+        checkpoint, spiece_model, method=method, batch_size=batch_size,
+        direct_decode_length=direct_decode_length, cot_decode_length=cot_decode_length,
+        max_input_length=max_input_length, temperature=temperature, top_k=top_k, top_p=top_p,
+        beam_size=beam_size)
+  results, records = runner.run(names, dirs, predictor=predictor, predictions_path=predictions,
+                                num_samples=num_samples, max_per_subset=max_per_subset,
+                                random_overrides=random_scores, chunk_size=max(batch_size * 8, 64))
+  name = model_name or checkpoint or pathlib.Path(predictions).stem
+  for path in report.write_results(results, records, output_dir, name):
+    print(f"wrote {path}", file=sys.stderr)
+  print(report.markdown_table(results, name).split("\n\n")[0])
+  return results
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(prog="flan-eval", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--gin_file", action="append", default=[], help="gin file(s), applied in order")
+  parser.add_argument("--gin", action="append", default=[], help="a gin binding, e.g. evaluate.top_k=0")
+  for flag, flag_type in FLAG_TYPES.items():
+    parser.add_argument(f"--{flag}", type=flag_type, default=None, help=f"evaluate.{flag}")
+  return parser.parse_args(argv)
+
+
+def main(argv=None):
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  gin.clear_config()
+  gin.parse_config_files_and_bindings(args.gin_file, args.gin, finalize_config=False)
+  for flag in FLAG_TYPES:
+    value = getattr(args, flag)
+    if value is not None:
+      gin.bind_parameter(f"evaluate.{flag}", value)
+  evaluate()  # pylint: disable=no-value-for-parameter
+
+
+if __name__ == "__main__":
+  main()
