@@ -1,0 +1,90 @@
+"""Token cross-entropy with z-loss and label smoothing, and the T5X loss normalizers."""
+from typing import Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+NORMALIZERS = ("sum", "per_token", "per_sequence")
+
+
+def cross_entropy_loss(logits, targets, weights, z_loss: float = 1e-4,
+                       label_smoothing: float = 0.0,
+                       loss_normalizer: Union[str, float] = "per_token", segment_ids=None):
+  """Weighted cross-entropy of `targets` [b, t] under `logits` [b, t, vocab].
+
+  Per token: -sum_v q_v log p_v + z_loss * logsumexp(logits)^2, where q is the one-hot
+  target smoothed by `label_smoothing` (minus the constant entropy of q, so a perfect
+  prediction scores 0). Summed with `weights` [b, t] and divided by the normalizer:
+  "sum" (1), "per_token" (sum of weights), "per_sequence" (number of sequences with any
+  weight) or a float constant (e.g. 233472.0 for Mesh-TF-pretrained T5).
+  Returns (loss, {"cross_entropy", "z_loss", "num_tokens"}), all normalized alike.
+  """
+  if logits.ndim != 3:
+    raise ValueError(f"logits must be [batch, length, vocab], got shape {logits.shape}")
+  if targets.shape != logits.shape[:2]:
+    raise ValueError(f"targets shape {targets.shape} does not match logits {logits.shape[:2]}")
+  if weights is None:
+    weights = jnp.ones(targets.shape, jnp.float32)
+  if weights.shape != targets.shape:
+    raise ValueError(f"weights shape {weights.shape} does not match targets {targets.shape}")
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+  if segment_ids is not None and segment_ids.shape != targets.shape:
+    raise ValueError(f"segment_ids shape {segment_ids.shape} does not match targets "
+                     f"{targets.shape}")
+  logits = logits.astype(jnp.float32)
+  weights = weights.astype(jnp.float32)
+  num_tokens = jnp.sum(weights)
+  weights, normalizer = _weights_and_normalizer(loss_normalizer, weights, segment_ids)
+  vocab = logits.shape[-1]
+  log_z = jax.nn.logsumexp(logits, axis=-1)
+  log_probs = logits - log_z[..., None]
+  confidence = 1.0 - label_smoothing
+  low = label_smoothing / (vocab - 1)
+  target_log_prob = jnp.take_along_axis(log_probs, targets[..., None].astype(jnp.int32),
+                                        axis=-1)[..., 0]
+  # -sum_v q_v log p_v with q = low everywhere except confidence at the target.
+  cross_entropy = -(confidence - low) * target_log_prob - low * jnp.sum(log_probs, axis=-1)
+  cross_entropy = cross_entropy - _smoothed_entropy(confidence, low, vocab)
+  z_term = z_loss * jnp.square(log_z)
+
+  total_ce = jnp.sum(cross_entropy * weights)
+  total_z = jnp.sum(z_term * weights)
+  loss = (total_ce + total_z) / normalizer
+  return loss, {"cross_entropy": total_ce / normalizer, "z_loss": total_z / normalizer,
+                "num_tokens": num_tokens}
+
+
+def _smoothed_entropy(confidence: float, low: float, vocab: int) -> float:
+  """-sum_v q_v log q_v of the smoothed target distribution (0 without smoothing)."""
+  if low == 0.0:
+    return 0.0
+  return -(confidence * np.log(confidence) + (vocab - 1) * low * np.log(low))
+
+
+def _weights_and_normalizer(loss_normalizer, weights, segment_ids):
+  """The token weights to sum with and the factor to divide the sum by."""
+  if isinstance(loss_normalizer, str):
+    if loss_normalizer == "sum":
+      return weights, jnp.float32(1.0)
+    if loss_normalizer == "per_token":
+      return weights, jnp.maximum(jnp.sum(weights), 1e-8)
+    if loss_normalizer == "per_sequence":
+      if segment_ids is None:
+        sequence_total = jnp.sum(weights, axis=-1, keepdims=True)
+      else:
+        same = segment_ids[:, :, None] == segment_ids[:, None, :]
+        sequence_total = jnp.einsum("btu,bu->bt", same.astype(jnp.float32), weights)
+      # each sequence's weights now sum to 1, so their total counts the sequences.
+      weights = jnp.where(sequence_total > 0, weights / jnp.where(sequence_total > 0,
+                                                                  sequence_total, 1.0), 0.0)
+      return weights, jnp.maximum(jnp.sum(weights), 1e-8)
+    raise ValueError(f"unknown loss_normalizer {loss_normalizer!r}; use one of {NORMALIZERS} "
+                     "or a positive number")
+  if isinstance(loss_normalizer, bool) or not isinstance(loss_normalizer, (int, float)):
+    raise ValueError(f"loss_normalizer must be one of {NORMALIZERS} or a positive number, "
+                     f"got {loss_normalizer!r}")
+  if loss_normalizer <= 0:
+    raise ValueError(f"constant loss_normalizer must be positive, got {loss_normalizer}")
+  return weights, jnp.float32(loss_normalizer)

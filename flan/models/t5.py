@@ -1,0 +1,261 @@
+"""The T5 encoder-decoder (T5 v1.1 by default; original T5 via config) in flax.linen."""
+from typing import Optional
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from flan.models.attention import MultiHeadAttention, combine_masks
+from flan.models.config import T5Config
+from flan.models.layers import Dense, Embed, MlpBlock, RMSNorm
+from flan.models.relative_position import RelativePositionBias
+
+ACTIVATION = ("batch", "length", "embed")
+
+
+def _check_tokens(name, tokens):
+  if tokens.ndim != 2 or not jnp.issubdtype(tokens.dtype, jnp.integer):
+    raise ValueError(f"{name} must be an integer array [batch, length], got "
+                     f"shape {tokens.shape} dtype {tokens.dtype}")
+
+
+def _check_like(name, array, tokens_name, tokens):
+  if array is not None and tuple(array.shape) != tuple(tokens.shape):
+    raise ValueError(f"{name} has shape {tuple(array.shape)} but {tokens_name} has shape "
+                     f"{tuple(tokens.shape)}; they must match")
+
+
+def _positions(positions, length):
+  """Given positions [b, l], else 0..l-1 as [1, l]."""
+  if positions is None:
+    return jnp.arange(length, dtype=jnp.int32)[None, :]
+  return jnp.asarray(positions, jnp.int32)
+
+
+def _segment_mask(query_segments, key_segments):
+  """[b, 1, q, k]: True where query and key belong to the same packed example."""
+  if query_segments is None or key_segments is None:
+    return None
+  return (query_segments[:, None, :, None] == key_segments[:, None, None, :])
+
+
+def _key_padding_mask(tokens):
+  """[b, 1, 1, k]: False for padding keys (token id 0)."""
+  return (tokens > 0)[:, None, None, :]
+
+
+class EncoderLayer(nn.Module):
+  """Pre-norm self-attention and feed-forward blocks with residuals."""
+  config: T5Config
+  deterministic: bool = True
+  scanned: bool = False
+
+  @nn.compact
+  def __call__(self, x, bias, mask):
+    cfg = self.config
+    dtype = jnp.dtype(cfg.dtype)
+    dropout = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(
+        y, deterministic=self.deterministic)
+    x = nn.with_logical_constraint(x, ACTIVATION)
+    y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_attention_layer_norm")(x)
+    y = MultiHeadAttention(cfg.num_heads, cfg.head_dim, cfg.dropout_rate, dtype,
+                           cfg.attention_impl, name="attention")(
+                               y, y, mask, bias, deterministic=self.deterministic)
+    x = x + dropout(y)
+    y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_mlp_layer_norm")(x)
+    y = MlpBlock(cfg.mlp_dim, cfg.feed_forward, cfg.dropout_rate, dtype, name="mlp")(
+        y, deterministic=self.deterministic)
+    x = nn.with_logical_constraint(x + dropout(y), ACTIVATION)
+    return (x, None) if self.scanned else x
+
+
+class DecoderLayer(nn.Module):
+  """Pre-norm causal self-attention, cross-attention and feed-forward blocks."""
+  config: T5Config
+  deterministic: bool = True
+  decode: bool = False
+  scanned: bool = False
+
+  @nn.compact
+  def __call__(self, x, encoded, self_bias, self_mask, cross_mask):
+    cfg = self.config
+    dtype = jnp.dtype(cfg.dtype)
+    dropout = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(
+        y, deterministic=self.deterministic)
+    attention = lambda name: MultiHeadAttention(cfg.num_heads, cfg.head_dim, cfg.dropout_rate,
+                                                dtype, cfg.attention_impl, name=name)
+    x = nn.with_logical_constraint(x, ACTIVATION)
+    y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_self_attention_layer_norm")(x)
+    y = attention("self_attention")(y, y, self_mask, self_bias,
+                                    deterministic=self.deterministic, decode=self.decode)
+    x = x + dropout(y)
+    y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_cross_attention_layer_norm")(x)
+    # T5 has no position bias in cross-attention.
+    y = attention("encoder_decoder_attention")(y, encoded, cross_mask, None,
+                                               deterministic=self.deterministic)
+    x = x + dropout(y)
+    y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_mlp_layer_norm")(x)
+    y = MlpBlock(cfg.mlp_dim, cfg.feed_forward, cfg.dropout_rate, dtype, name="mlp")(
+        y, deterministic=self.deterministic)
+    x = nn.with_logical_constraint(x + dropout(y), ACTIVATION)
+    return (x, None) if self.scanned else x
+
+
+def _layer_stack(layer_cls, config: T5Config, num_layers: int, num_broadcast_args: int,
+                 **layer_kwargs):
+  """A callable (x, *broadcast_args) -> x over all layers: a Python loop of `layers_{i}`
+  or one nn.scan named `layers`, each layer optionally rematerialized."""
+  if config.remat:
+    layer_cls = nn.remat(layer_cls, prevent_cse=not config.scan_layers)
+  if config.scan_layers:
+    scanned = nn.scan(
+        layer_cls,
+        variable_axes={"params": 0, "cache": 0},
+        split_rngs={"params": True, "dropout": True},
+        in_axes=(nn.broadcast,) * num_broadcast_args,
+        length=num_layers,
+        metadata_params={nn.PARTITION_NAME: "layers"},
+    )(config, scanned=True, name="layers", **layer_kwargs)
+
+    def run_scanned(x, *args):
+      x, _ = scanned(x, *args)
+      return x
+    return run_scanned
+  layers = [layer_cls(config, name=f"layers_{i}", **layer_kwargs) for i in range(num_layers)]
+
+  def run(x, *args):
+    for layer in layers:
+      x = layer(x, *args)
+    return x
+  return run
+
+
+class Encoder(nn.Module):
+  """Token embedding (shared), relative position bias, layers, final norm."""
+  config: T5Config
+  shared_embedding: nn.Module
+
+  @nn.compact
+  def __call__(self, tokens, segment_ids=None, positions=None, deterministic: bool = True):
+    cfg = self.config
+    dtype = jnp.dtype(cfg.dtype)
+    x = self.shared_embedding(tokens)
+    x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    x = nn.with_logical_constraint(x.astype(dtype), ACTIVATION)
+    pos = _positions(positions, tokens.shape[1])
+    bias = RelativePositionBias(cfg.num_heads, cfg.relative_attention_num_buckets,
+                                cfg.relative_attention_max_distance, bidirectional=True,
+                                name="relpos_bias")(pos, pos).astype(dtype)
+    mask = combine_masks(_key_padding_mask(tokens), _segment_mask(segment_ids, segment_ids))
+    run_layers = _layer_stack(EncoderLayer, cfg, cfg.num_encoder_layers, 2,
+                              deterministic=deterministic)
+    x = run_layers(x, bias, mask)
+    x = RMSNorm(cfg.layer_norm_epsilon, dtype, name="encoder_norm")(x)
+    x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    return nn.with_logical_constraint(x, ACTIVATION)
+
+
+class Decoder(nn.Module):
+  """Causal decoder with cross-attention; float32 logits. decode=True runs one cached step."""
+  config: T5Config
+  shared_embedding: nn.Module
+
+  @nn.compact
+  def __call__(self, encoded, encoder_tokens, tokens, encoder_segment_ids=None,
+               segment_ids=None, positions=None, deterministic: bool = True,
+               decode: bool = False, max_decode_length: Optional[int] = None):
+    cfg = self.config
+    dtype = jnp.dtype(cfg.dtype)
+    x = self.shared_embedding(tokens)
+    x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    x = nn.with_logical_constraint(x.astype(dtype), ACTIVATION)
+    relpos = RelativePositionBias(cfg.num_heads, cfg.relative_attention_num_buckets,
+                                  cfg.relative_attention_max_distance, bidirectional=False,
+                                  name="relpos_bias")
+    stepping = decode and self.has_variable("cache", "decode_step")
+    if decode:
+      step = self.variable("cache", "decode_step", lambda: jnp.array(0, jnp.int32))
+    if stepping:
+      if tokens.shape[1] != 1:
+        raise ValueError("decode=True after cache creation takes one token per call: "
+                         f"decoder_input_tokens has shape {tuple(tokens.shape)}")
+      length = max_decode_length or self._cached_length()
+      query_pos = (step.value[None, None] if positions is None
+                   else jnp.asarray(positions, jnp.int32))
+      self_bias = relpos(query_pos, jnp.arange(length, dtype=jnp.int32)[None, :])
+      self_mask = None  # the cache masks the slots after this step
+      step.value = step.value + 1
+    else:
+      pos = _positions(positions, tokens.shape[1])
+      self_bias = relpos(pos, pos)
+      index = jnp.arange(tokens.shape[1])
+      causal = (index[None, :] <= index[:, None])[None, None]
+      self_mask = combine_masks(causal, _segment_mask(segment_ids, segment_ids))
+    cross_mask = combine_masks(_key_padding_mask(encoder_tokens),
+                               _segment_mask(segment_ids, encoder_segment_ids))
+    run_layers = _layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, 4,
+                              deterministic=deterministic, decode=decode)
+    x = run_layers(x, encoded.astype(dtype), self_bias.astype(dtype), self_mask, cross_mask)
+    x = RMSNorm(cfg.layer_norm_epsilon, dtype, name="decoder_norm")(x)
+    x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
+    x = nn.with_logical_constraint(x, ACTIVATION)
+    if cfg.logits_via_embedding:
+      logits = self.shared_embedding.attend(x.astype(jnp.float32) * cfg.emb_dim ** -0.5)
+    else:
+      logits = Dense((cfg.vocab_size,), ("embed", "vocab"), jnp.float32,
+                     name="logits_dense")(x.astype(jnp.float32))
+    return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
+
+  def _cached_length(self) -> int:
+    cache = self.variables["cache"]
+    layer = cache["layers"] if self.config.scan_layers else cache["layers_0"]
+    return layer["self_attention"]["cached_key"].shape[-3]
+
+
+class Transformer(nn.Module):
+  """T5 encoder-decoder. Logits are float32 [batch, target_length, vocab]."""
+  config: T5Config
+
+  def setup(self):
+    cfg = self.config
+    self.token_embedder = Embed(cfg.vocab_size, cfg.emb_dim, jnp.dtype(cfg.dtype))
+    self.encoder = Encoder(cfg, self.token_embedder)
+    self.decoder = Decoder(cfg, self.token_embedder)
+
+  def encode(self, encoder_input_tokens, encoder_segment_ids=None, encoder_positions=None,
+             enable_dropout: bool = False):
+    _check_tokens("encoder_input_tokens", encoder_input_tokens)
+    _check_like("encoder_segment_ids", encoder_segment_ids, "encoder_input_tokens",
+                encoder_input_tokens)
+    _check_like("encoder_positions", encoder_positions, "encoder_input_tokens",
+                encoder_input_tokens)
+    return self.encoder(encoder_input_tokens, encoder_segment_ids, encoder_positions,
+                        deterministic=not enable_dropout)
+
+  def decode(self, encoded, encoder_input_tokens, decoder_input_tokens,
+             encoder_segment_ids=None, decoder_segment_ids=None, decoder_positions=None,
+             enable_dropout: bool = False, decode: bool = False,
+             max_decode_length: Optional[int] = None):
+    _check_tokens("encoder_input_tokens", encoder_input_tokens)
+    _check_tokens("decoder_input_tokens", decoder_input_tokens)
+    _check_like("decoder_segment_ids", decoder_segment_ids, "decoder_input_tokens",
+                decoder_input_tokens)
+    _check_like("decoder_positions", decoder_positions, "decoder_input_tokens",
+                decoder_input_tokens)
+    if encoded.shape[:2] != encoder_input_tokens.shape:
+      raise ValueError(f"encoded has shape {tuple(encoded.shape)} but encoder_input_tokens has "
+                       f"shape {tuple(encoder_input_tokens.shape)}")
+    if (decoder_segment_ids is None) != (encoder_segment_ids is None):
+      raise ValueError("packed inputs need both encoder_segment_ids and decoder_segment_ids")
+    return self.decoder(encoded, encoder_input_tokens, decoder_input_tokens,
+                        encoder_segment_ids, decoder_segment_ids, decoder_positions,
+                        deterministic=not enable_dropout, decode=decode,
+                        max_decode_length=max_decode_length)
+
+  def __call__(self, encoder_input_tokens, decoder_input_tokens, encoder_segment_ids=None,
+               decoder_segment_ids=None, encoder_positions=None, decoder_positions=None,
+               enable_dropout: bool = False):
+    encoded = self.encode(encoder_input_tokens, encoder_segment_ids, encoder_positions,
+                          enable_dropout)
+    return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
+                       encoder_segment_ids, decoder_segment_ids, decoder_positions,
+                       enable_dropout)

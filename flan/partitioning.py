@@ -1,0 +1,143 @@
+"""Device mesh, the logical-axis rules table, and parameter / batch shardings.
+
+Layers name logical axes only ("batch", "embed", "heads", ...); `logical_rules` maps them
+to the mesh axes ("data", "fsdp", "model"). Use the mesh with `jax.set_mesh(mesh)` and
+the rules with `flax.linen.logical_axis_rules(rules)` around the jitted step.
+"""
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "model")
+BATCH_MESH_AXES = ("data", "fsdp")
+
+
+def make_mesh(data: int = -1, fsdp: int = 1, model: int = 1,
+              devices: Optional[Sequence[Any]] = None) -> Mesh:
+  """A ("data", "fsdp", "model") mesh; one size may be -1 to use the remaining devices."""
+  devices = list(jax.devices() if devices is None else devices)
+  sizes = {"data": data, "fsdp": fsdp, "model": model}
+  for name, size in sizes.items():
+    if not isinstance(size, int) or isinstance(size, bool) or (size < 1 and size != -1):
+      raise ValueError(f"mesh axis {name}={size!r} must be a positive int or -1")
+  fill = [name for name, size in sizes.items() if size == -1]
+  if len(fill) > 1:
+    raise ValueError(f"only one mesh axis may be -1, got {fill} in {sizes}")
+  known = math.prod(size for size in sizes.values() if size != -1)
+  if fill:
+    if len(devices) % known:
+      raise ValueError(f"mesh {sizes}: {len(devices)} devices do not divide by the product "
+                       f"{known} of the fixed axes, so {fill[0]}=-1 cannot be filled")
+    sizes[fill[0]] = len(devices) // known
+  total = math.prod(sizes.values())
+  if total > len(devices):
+    raise ValueError(f"mesh data={sizes['data']} x fsdp={sizes['fsdp']} x model={sizes['model']}"
+                     f" needs {total} devices, but only {len(devices)} are available")
+  shape = tuple(sizes[name] for name in MESH_AXES)
+  return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES),
+                       devices=devices[:total])
+
+
+def logical_rules(fsdp_embed: bool = False):
+  """The one logical-axis -> mesh-axis table (a tuple of pairs, flax's rules format)."""
+  return (
+      ("batch", BATCH_MESH_AXES),
+      ("vocab", "model"),
+      ("mlp", "model"),
+      ("heads", "model"),
+      ("joined_kv", "model"),
+      ("kv", None),
+      ("embed", "fsdp" if fsdp_embed else None),
+      ("length", None),
+      ("relpos_buckets", None),
+      ("layers", None),
+  )
+
+
+def _is_box(x):
+  return isinstance(x, nn.Partitioned)
+
+
+def _path_name(path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def param_shardings(boxed_abstract_params: Mapping[str, Any], mesh: Mesh, rules=None):
+  """NamedShardings for the unboxed parameter tree, from the boxes' logical names.
+
+  Unboxed leaves are replicated. Raises ValueError naming the parameter when a sharded
+  dimension does not divide by its mesh axes.
+  """
+  rules = logical_rules() if rules is None else rules
+
+  def one(path, leaf):
+    if not _is_box(leaf):
+      return NamedSharding(mesh, PartitionSpec())
+    spec = nn.logical_to_mesh_axes(leaf.names, rules)
+    shape = leaf.value.shape
+    _check_divides(_path_name(path), shape, spec, mesh)
+    return NamedSharding(mesh, spec)
+
+  return jax.tree_util.tree_map_with_path(one, boxed_abstract_params, is_leaf=_is_box)
+
+
+def _check_divides(name: str, shape, spec: PartitionSpec, mesh: Mesh):
+  for dim, (size, axes) in enumerate(zip(shape, tuple(spec) + (None,) * len(shape))):
+    if axes is None:
+      continue
+    axes = (axes,) if isinstance(axes, str) else tuple(axes)
+    parts = math.prod(mesh.shape[a] for a in axes)
+    if size % parts:
+      raise ValueError(f"parameter {name} dimension {dim} of size {size} does not divide by "
+                       f"mesh axes {axes} of size {parts} (shape {tuple(shape)}, spec {spec})")
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Batch rows split over ("data", "fsdp"); other dimensions replicated."""
+  return NamedSharding(mesh, PartitionSpec(BATCH_MESH_AXES))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh):
+  """Raises ValueError unless the global batch divides by the batch mesh axes."""
+  parts = math.prod(mesh.shape[a] for a in BATCH_MESH_AXES)
+  if batch_size % parts:
+    raise ValueError(f"batch size {batch_size} does not divide by the data x fsdp mesh size "
+                     f"{parts} (mesh {dict(mesh.shape)})")
+
+
+def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict:
+  """This host's rows -> global jax.Arrays sharded by `batch_sharding` (multi-host safe)."""
+  sharding = batch_sharding(mesh)
+  out = {}
+  for name, local in batch.items():
+    global_rows = local.shape[0] * jax.process_count()
+    try:
+      check_batch_size(global_rows, mesh)
+    except ValueError as e:
+      raise ValueError(f"feature {name!r}: {e}") from e
+    out[name] = jax.make_array_from_process_local_data(sharding, np.asarray(local))
+  return out
+
+
+def describe_shardings(params: Mapping[str, Any], shardings: Mapping[str, Any]) -> str:
+  """A table of parameter name, shape, dtype and partition spec, one row per parameter."""
+  rows = []
+  leaves = jax.tree_util.tree_leaves_with_path(params, is_leaf=_is_box)
+  specs = jax.tree_util.tree_leaves(shardings,
+                                    is_leaf=lambda x: isinstance(x, (NamedSharding,
+                                                                     PartitionSpec)))
+  if len(leaves) != len(specs):
+    raise ValueError(f"params have {len(leaves)} leaves but shardings have {len(specs)}")
+  for (path, leaf), sharding in zip(leaves, specs):
+    value = leaf.value if _is_box(leaf) else leaf
+    spec = sharding.spec if isinstance(sharding, NamedSharding) else sharding
+    rows.append((_path_name(path), str(tuple(value.shape)), str(value.dtype), str(spec)))
+  header = ("parameter", "shape", "dtype", "partition spec")
+  widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+  fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+  lines = [fmt(header), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows]
+  return "\n".join(lines)
