@@ -1,0 +1,147 @@
+"""Orbax checkpoints of training: params, optimizer state and step, the data iterator position (JSON),
+the model config and the operative gin config, under <model_dir>/checkpoints/<step>/.
+
+Saves are asynchronous (the host continues training while arrays are written); the last `keep` steps are
+kept. Restoring takes the latest step whose files read back; an unreadable (truncated, half-written) latest
+step is skipped with a warning and the previous one is used.
+"""
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from flan.models.config import T5Config
+
+ITEMS = ("params", "train", "data", "model_config", "gin_config")
+log = logging.getLogger(__name__)
+
+
+def checkpoint_dir(model_dir):
+  return os.path.join(os.path.abspath(model_dir), "checkpoints")
+
+
+def _gather_iterator_states(iterator_state):
+  """All processes' iterator states, in process order (each host reads its own shard of the data)."""
+  if jax.process_count() == 1:
+    return [iterator_state]
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+  encoded = np.frombuffer(json.dumps(iterator_state).encode(), np.uint8)
+  longest = int(np.max(multihost_utils.process_allgather(np.array([encoded.size]))))
+  padded = np.zeros((longest,), np.uint8)
+  padded[:encoded.size] = encoded
+  gathered = np.asarray(multihost_utils.process_allgather(padded))
+  return [json.loads(bytes(row).rstrip(b"\0").decode()) for row in gathered.reshape(-1, longest)]
+
+
+class Checkpointer:
+  """Periodic/final saves and restore-latest-readable for one model directory."""
+
+  def __init__(self, model_dir, *, keep=3, use_async=True):
+    self.directory = checkpoint_dir(model_dir)
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=use_async, create=True)
+    self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
+    self.seconds_blocked = 0.0  # host time spent in save calls (the writing itself is in the background)
+
+  def all_steps(self):
+    return sorted(self.manager.all_steps())
+
+  def save(self, state, *, iterator_state, model_config, gin_config="", force=True):
+    """Starts saving `state` at its step; returns the step. Arrays are written in the background."""
+    started = time.perf_counter()
+    step = int(jax.device_get(state.step))
+    args = ocp.args.Composite(
+        params=ocp.args.StandardSave(state.params),
+        train=ocp.args.StandardSave({"step": state.step, "opt_state": state.opt_state}),
+        data=ocp.args.JsonSave({"iterator_states": _gather_iterator_states(iterator_state)}),
+        model_config=ocp.args.JsonSave(dataclasses.asdict(model_config)),
+        gin_config=ocp.args.JsonSave({"operative_config": gin_config}))
+    self.manager.save(step, args=args, force=force)
+    self.seconds_blocked += time.perf_counter() - started
+    return step
+
+  def wait(self):
+    started = time.perf_counter()
+    self.manager.wait_until_finished()
+    self.seconds_blocked += time.perf_counter() - started
+
+  def close(self):
+    self.wait()
+    self.manager.close()
+
+  def restore_latest(self, abstract_state):
+    """(state laid out like `abstract_state`, this process's iterator state, step) of the latest readable
+    checkpoint, or None when there is none. Unreadable steps are skipped with a warning."""
+    steps = self.all_steps()
+    for position, step in enumerate(reversed(steps)):
+      try:
+        restored = self._restore(step, abstract_state)
+      except Exception as error:  # pylint: disable=broad-except  # any read failure means "not usable"
+        previous = steps[-position - 2] if position + 1 < len(steps) else None
+        message = (f"checkpoint step {step} in {self.directory} could not be read "
+                   f"({type(error).__name__}: {str(error)[:300]}); "
+                   + (f"falling back to step {previous}" if previous is not None else "no older checkpoint"))
+        log.warning(message)
+        import warnings  # pylint: disable=import-outside-toplevel
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        continue
+      return restored
+    return None
+
+  def _restore(self, step, abstract_state):
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract_state.params),
+        train=ocp.args.StandardRestore({"step": abstract_state.step, "opt_state": abstract_state.opt_state}),
+        data=ocp.args.JsonRestore()))
+    state = abstract_state.replace(step=restored.train["step"], params=restored.params,
+                                   opt_state=restored.train["opt_state"])
+    if int(jax.device_get(state.step)) != step:
+      raise ValueError(f"checkpoint directory {step} holds step {int(jax.device_get(state.step))}")
+    iterator_states = restored.data["iterator_states"]
+    if len(iterator_states) != jax.process_count():
+      raise ValueError(f"checkpoint step {step} holds data positions for {len(iterator_states)} processes, "
+                       f"this run has {jax.process_count()}")
+    return state, iterator_states[jax.process_index()], step
+
+
+def _checkpoint_step_path(path):
+  """A step directory (…/checkpoints/N), a checkpoints directory or a model directory -> step directory."""
+  path = os.path.abspath(path)
+  if os.path.isdir(os.path.join(path, "params")):
+    return path
+  directory = path if os.path.basename(path) == "checkpoints" else checkpoint_dir(path)
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"no flan checkpoint at {path} (expected {directory} or a step directory "
+                            "holding params/)")
+  steps = sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+  if not steps:
+    raise FileNotFoundError(f"no finished checkpoint steps in {directory}")
+  return os.path.join(directory, str(steps[-1]))
+
+
+def is_native_checkpoint(path):
+  try:
+    _checkpoint_step_path(path)
+  except FileNotFoundError:
+    return False
+  return True
+
+
+def load_params_for_inference(path):
+  """(T5Config, params as float32 numpy in the model's layout) from a flan checkpoint: a model directory
+  (latest step), its checkpoints/ directory or one step directory. Optimizer state is not read."""
+  step_path = _checkpoint_step_path(path)
+  with open(os.path.join(step_path, "model_config", "metadata"), encoding="utf-8") as f:
+    config_fields = json.load(f)
+  known = {field.name for field in dataclasses.fields(T5Config)}
+  config = T5Config(**{k: v for k, v in config_fields.items() if k in known})
+  checkpointer = ocp.PyTreeCheckpointer()
+  metadata = checkpointer.metadata(os.path.join(step_path, "params")).item_metadata
+  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata.tree)
+  params = checkpointer.restore(os.path.join(step_path, "params"),
+                                args=ocp.args.PyTreeRestore(restore_args=restore_args))
+  return config, jax.tree.map(lambda x: np.asarray(x, np.float32), params)

@@ -1,0 +1,131 @@
+"""Training metrics: the progress line, a JSONL log and TensorBoard scalars in the model directory.
+
+The host never waits on the device for metrics: the loop hands over step N's (still computing) device
+metrics and reads them only after dispatching step N+1 (`MetricsLogger.submit` logs the previous step).
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+from flan.trainer import flops as flops_lib
+from flan.trainer.tensorboard import EventFileWriter
+
+
+def batch_token_counts(batch):
+  """Host-side counts from the numpy batch: real and padded tokens per side."""
+  encoder = batch["encoder_input_tokens"]
+  targets = batch["decoder_loss_weights"]
+  return {
+      "encoder_real": int(np.count_nonzero(encoder)), "encoder_padded": int(encoder.size),
+      "decoder_real": int(np.count_nonzero(targets)), "decoder_padded": int(targets.size),
+  }
+
+
+class NonFiniteLossError(RuntimeError):
+  pass
+
+
+class MetricsLogger:
+  """Writes one record per logged step; `submit` returns the previous step's record once it is read."""
+
+  def __init__(self, model_dir, *, model_config, batch_size, input_length, target_length, log_every=1,
+               stream=sys.stdout, write_files=True, num_devices=None, device_kind=None):
+    self.log_every = max(1, log_every)
+    self.stream = stream
+    num_devices = num_devices or jax.device_count()
+    device_kind = device_kind or jax.devices()[0].device_kind
+    peak = flops_lib.peak_flops_per_device(device_kind)
+    self.peak_flops = None if peak is None else peak * num_devices
+    self.step_flops = flops_lib.train_step_flops(model_config, batch_size, input_length, target_length)
+    self.process_count = jax.process_count()
+    self._pending = None
+    self._last_ready = None
+    self.history = []
+    self.jsonl = self.tensorboard = None
+    if write_files and jax.process_index() == 0:
+      os.makedirs(model_dir, exist_ok=True)
+      self.jsonl = open(os.path.join(model_dir, "metrics.jsonl"), "a", encoding="utf-8")  # pylint: disable=consider-using-with
+      self.tensorboard = EventFileWriter(os.path.join(model_dir, "tensorboard", "train"))
+
+  def submit(self, step, device_metrics, token_counts):
+    """Queues step `step` (1-based count of updates after it) and logs the step queued before it."""
+    previous, self._pending = self._pending, (step, device_metrics, token_counts)
+    if previous is not None:
+      return self._read(*previous)
+    return None
+
+  def flush(self):
+    """Reads and logs the queued step (blocks until it is computed)."""
+    previous, self._pending = self._pending, None
+    return None if previous is None else self._read(*previous)
+
+  def reset_clock(self):
+    """Call after pauses (checkpoint, eval) so the next step time does not include them."""
+    self._last_ready = None
+
+  def _read(self, step, device_metrics, token_counts):
+    values = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    now = time.perf_counter()
+    step_time = None if self._last_ready is None else now - self._last_ready
+    self._last_ready = now
+    if not math.isfinite(values["loss"]) or not math.isfinite(values.get("grad_norm", 0.0)):
+      raise NonFiniteLossError(
+          f"loss became non-finite at step {step} (loss={values['loss']}, grad_norm={values.get('grad_norm')}); "
+          "stopping without saving; the last checkpoint written before this step is kept")
+    record = {"step": step, **values}
+    counts = {k: v * self.process_count for k, v in token_counts.items()}
+    real = counts["encoder_real"] + counts["decoder_real"]
+    padded = counts["encoder_padded"] + counts["decoder_padded"]
+    record["nonpadding_fraction/inputs"] = counts["encoder_real"] / counts["encoder_padded"]
+    record["nonpadding_fraction/targets"] = counts["decoder_real"] / counts["decoder_padded"]
+    if step_time:
+      record["step_time_s"] = step_time
+      record["tokens_per_s/real"] = real / step_time
+      record["tokens_per_s/padded"] = padded / step_time
+      if self.peak_flops:
+        record["mfu"] = self.step_flops / step_time / self.peak_flops
+    self.history.append(record)
+    if step % self.log_every == 0:
+      self._write(record)
+    return record
+
+  def _write(self, record):
+    if self.stream is not None:
+      print(progress_line(record), file=self.stream, flush=True)
+    if self.jsonl is not None:
+      self.jsonl.write(json.dumps(record) + "\n")
+      self.jsonl.flush()
+      self.tensorboard.scalars(record["step"], {k: v for k, v in record.items() if k != "step"})
+      self.tensorboard.flush()
+
+  def event(self, step, values, message=None):
+    """Logs non-step values (compile time, checkpoint time, eval results) to the same sinks."""
+    if message and self.stream is not None:
+      print(message, file=self.stream, flush=True)
+    if self.jsonl is not None:
+      self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
+      self.jsonl.flush()
+      self.tensorboard.scalars(step, values)
+      self.tensorboard.flush()
+
+  def close(self):
+    if self.jsonl is not None:
+      self.jsonl.close()
+      self.tensorboard.close()
+
+
+def progress_line(record):
+  parts = [f"step {record['step']:>6d}", f"loss {record['loss']:.4f}", f"lr {record['learning_rate']:.2e}"]
+  if "step_time_s" in record:
+    parts += [f"tok/s real {record['tokens_per_s/real']:,.0f}", f"padded {record['tokens_per_s/padded']:,.0f}"]
+  parts.append(f"nonpad in/tgt {record['nonpadding_fraction/inputs']:.2f}/{record['nonpadding_fraction/targets']:.2f}")
+  if "step_time_s" in record:
+    parts.append(f"step {record['step_time_s'] * 1000:.0f} ms")
+  if "mfu" in record:
+    parts.append(f"MFU {record['mfu'] * 100:.1f}%")
+  return " | ".join(parts)

@@ -1,0 +1,140 @@
+"""The train step: loss with z-loss and a loss normalizer, gradient accumulation over microbatches,
+dropout randomness derived from the step, Adafactor update.
+
+Gradient accumulation sums unnormalized losses over microbatches and divides once by the normalizer of
+the whole batch, so k microbatches give the same update as one full batch.
+"""
+import jax
+import jax.numpy as jnp
+import optax
+
+from flan.models import losses
+
+NORMALIZERS = ("sum", "per_token", "per_sequence")
+
+
+def check_loss_normalizer(loss_normalizer):
+  if isinstance(loss_normalizer, (int, float)) and not isinstance(loss_normalizer, bool):
+    if loss_normalizer <= 0:
+      raise ValueError(f"a constant loss_normalizer must be > 0, got {loss_normalizer}")
+    return
+  if loss_normalizer not in NORMALIZERS:
+    raise ValueError(f"unknown loss_normalizer {loss_normalizer!r}; use one of {NORMALIZERS} or a number "
+                     "(233472.0 for Mesh-TensorFlow-pretrained T5)")
+
+
+def _segments(batch):
+  weights = batch["decoder_loss_weights"].astype(jnp.float32)
+  if "decoder_segment_ids" in batch:
+    return batch["decoder_segment_ids"], weights
+  return (weights > 0).astype(jnp.int32), weights  # unpacked: one sequence per row
+
+
+def token_weights_and_denominator(batch, loss_normalizer):
+  """Per-token loss weights and the number the weighted sum is divided by, for the whole batch.
+
+  per_sequence (T5X's AVERAGE_PER_SEQUENCE): each target sequence's tokens share a total weight of 1 and the
+  sum is divided by the number of sequences in the batch (packed rows hold several).
+  """
+  weights = batch["decoder_loss_weights"].astype(jnp.float32)
+  if loss_normalizer == "sum":
+    return weights, jnp.float32(1.0)
+  if loss_normalizer == "per_token":
+    return weights, jnp.maximum(jnp.sum(weights), 1.0)
+  if loss_normalizer == "per_sequence":
+    segment_ids, weights = _segments(batch)
+    same = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids[:, None, :] > 0)
+    tokens_in_sequence = jnp.einsum("bij,bj->bi", same.astype(jnp.float32), weights)
+    per_token = jnp.where(tokens_in_sequence > 0, weights / jnp.maximum(tokens_in_sequence, 1.0), 0.0)
+    num_sequences = jnp.sum(per_token)  # each sequence's weights sum to 1
+    return per_token, jnp.maximum(num_sequences, 1.0)
+  return weights, jnp.float32(loss_normalizer)
+
+
+def _split_microbatches(batch, num_microbatches):
+  """[B, ...] -> [k, B/k, ...]; microbatch j takes rows j, j+k, ... so each stays spread over the data axis."""
+  def split(x):
+    rows = x.shape[0]
+    if rows % num_microbatches:
+      raise ValueError(f"batch of {rows} rows is not divisible by num_microbatches={num_microbatches}")
+    x = x.reshape((rows // num_microbatches, num_microbatches) + x.shape[1:])
+    return jnp.swapaxes(x, 0, 1)
+  return jax.tree.map(split, batch)
+
+
+def make_train_step(model, tx, schedule, *, z_loss=1e-4, label_smoothing=0.0, loss_normalizer="per_token",
+                    num_microbatches=1, dropout_seed=0, enable_dropout=True):
+  """Returns train_step(state, batch) -> (state, metrics) to be jitted by the caller."""
+  check_loss_normalizer(loss_normalizer)
+  if num_microbatches < 1:
+    raise ValueError(f"num_microbatches must be >= 1, got {num_microbatches}")
+
+  def summed_loss(params, microbatch, weights, rng):
+    logits = model.apply(
+        {"params": params},
+        microbatch["encoder_input_tokens"], microbatch["decoder_input_tokens"],
+        encoder_segment_ids=microbatch.get("encoder_segment_ids"),
+        decoder_segment_ids=microbatch.get("decoder_segment_ids"),
+        encoder_positions=microbatch.get("encoder_positions"),
+        decoder_positions=microbatch.get("decoder_positions"),
+        enable_dropout=enable_dropout, rngs={"dropout": rng})
+    loss, aux = losses.cross_entropy_loss(
+        logits, microbatch["decoder_target_tokens"], weights, z_loss=z_loss,
+        label_smoothing=label_smoothing, loss_normalizer="sum")
+    return loss, (aux["cross_entropy"], aux["z_loss"])
+
+  grad_fn = jax.value_and_grad(summed_loss, has_aux=True)
+
+  def train_step(state, batch):
+    weights, denominator = token_weights_and_denominator(batch, loss_normalizer)
+    rng = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
+    if num_microbatches == 1:
+      (loss, (ce, zl)), grads = grad_fn(state.params, batch, weights, rng)
+    else:
+      micro = _split_microbatches(dict(batch, _weights=weights), num_microbatches)
+
+      def accumulate(carry, inputs):
+        index, microbatch = inputs
+        microbatch = dict(microbatch)
+        weights_j = microbatch.pop("_weights")
+        (loss_j, (ce_j, zl_j)), grads_j = grad_fn(state.params, microbatch, weights_j,
+                                                  jax.random.fold_in(rng, index))
+        loss, ce, zl, grads = carry
+        grads = jax.tree.map(jnp.add, grads, grads_j)
+        return (loss + loss_j, ce + ce_j, zl + zl_j, grads), None
+
+      zeros = jax.tree.map(jnp.zeros_like, state.params)
+      init = (jnp.float32(0), jnp.float32(0), jnp.float32(0), zeros)
+      (loss, ce, zl, grads), _ = jax.lax.scan(accumulate, init, (jnp.arange(num_microbatches), micro))
+    grads = jax.tree.map(lambda g: g / denominator, grads)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {
+        "loss": loss / denominator,
+        "cross_entropy": ce / denominator,
+        "z_loss": zl / denominator,
+        "grad_norm": optax.global_norm(grads),
+        "learning_rate": schedule(state.step),
+    }
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return train_step
+
+
+def make_eval_step(model):
+  """eval_step(params, batch) -> {"loss_sum", "weight_sum", "correct"} summed over real target tokens
+  (no dropout, no z-loss); "correct" counts argmax predictions equal to the target (teacher forcing)."""
+
+  def eval_step(params, batch):
+    logits = model.apply(
+        {"params": params}, batch["encoder_input_tokens"], batch["decoder_input_tokens"],
+        encoder_segment_ids=batch.get("encoder_segment_ids"), decoder_segment_ids=batch.get("decoder_segment_ids"),
+        encoder_positions=batch.get("encoder_positions"), decoder_positions=batch.get("decoder_positions"),
+        enable_dropout=False)
+    weights = batch["decoder_loss_weights"].astype(jnp.float32)
+    loss, _ = losses.cross_entropy_loss(logits, batch["decoder_target_tokens"], weights, z_loss=0.0,
+                                        loss_normalizer="sum")
+    correct = (jnp.argmax(logits, -1) == batch["decoder_target_tokens"]).astype(jnp.float32) * weights
+    return {"loss_sum": loss, "weight_sum": jnp.sum(weights), "correct": jnp.sum(correct)}
+
+  return eval_step
