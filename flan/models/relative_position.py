@@ -54,4 +54,6 @@ class RelativePositionBias(nn.Module):
     buckets = relative_position_bucket(relative, self.bidirectional, self.num_buckets,
                                        self.max_distance)
     bias = jnp.transpose(jnp.take(table, buckets, axis=1), (1, 0, 2, 3))
-    return nn.with_logical_constraint(bias, ("batch", "heads", "length", "length"))
+    # a logical name may appear once per array; a broadcast batch of 1 cannot split over "batch"
+    batch_axis = "batch" if bias.shape[0] > 1 else None
+    return nn.with_logical_constraint(bias, (batch_axis, "heads", "length", None))
