@@ -1,7 +1,7 @@
 """A seeded, resumable source of synthetic model-feature batches (the BatchIterator protocol).
 
 Each row packs a few examples whose target is the input sequence reversed and shifted by one token id,
-so a model can learn it and the loss falls. Batch `i` depends only on (seed, i, shard), which makes the
+so a model can learn it and the loss falls. Batch `i` depends only on (seed, i, global row), which makes the
 iterator state a single counter: `set_state(get_state())` continues with no repeat and no gap.
 Used by tests, the throughput benchmark (on machines without TensorFlow) and as a stand-in dataset.
 """
@@ -43,11 +43,13 @@ class SyntheticBatches:
     self.batches_read = int(state["batches_read"])
 
   def __next__(self):
-    rng = np.random.default_rng([self.seed, self.batches_read, self.shard_index])
+    batch_index = self.batches_read
     self.batches_read += 1
     features = {name: np.zeros((self.rows, length), np.int32) for name, length in self._shapes().items()}
     for row in range(self.rows):
-      self._fill_row(rng, features, row)
+      # Seeded by the row's global index: the global batch is the same for any number of shards (hosts).
+      global_row = self.shard_index * self.rows + row
+      self._fill_row(np.random.default_rng([self.seed, batch_index, global_row]), features, row)
     if not self.pack:
       for name in [n for n in features if n.endswith(("_segment_ids", "_positions"))]:
         del features[name]
