@@ -1,0 +1,246 @@
+"""One call that turns a dataset description into seqio tasks for every prompt variant.
+
+  register_dataset(DatasetSpec(name="glue_cola", source=tfds_source("glue/cola:2.0.0"),
+                               family="acceptability", field_map=...))
+  -> ["glue_cola:zs_opt", "glue_cola:zs_noopt", "glue_cola:fs_opt", "glue_cola:fs_noopt"]
+
+Pipeline of each task: source -> filter -> field map (raw example -> canonical string fields of the
+template family, plus `answer` and, for families with options, `options`) -> render (Python, see
+flan.data.rendering) -> tokenize -> append EOS. Tasks do not truncate: over-length examples reach the
+feature converter / packer whole, so they can be counted there, then truncated or dropped.
+"""
+import dataclasses
+import functools
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from flan.data import rendering
+from flan.data import sources
+from flan.data import template_families
+from flan.data import templates
+from flan.data import variants as variants_lib
+from flan.data import vocab
+
+EXEMPLAR_POOL_SIZE = 256
+
+FieldMap = Callable[[Mapping[str, tf.Tensor]], Mapping[str, tf.Tensor]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """What a dataset is and how to prompt with it.
+
+  field_map: TF function from a raw example to the family's fields, `answer`, and (families with
+    options) `options`, a 1-D string tensor; None when the source already yields those fields.
+  filter_fn: TF predicate on raw examples (e.g. drop unlabelled test rows).
+  variants: suffixes to register (default: all the family supports, see flan.data.variants).
+  group_field: few-shot exemplars must share this field's value with the query.
+  """
+  name: str
+  source: seqio.DataSource
+  family: str | templates.TemplateFamily
+  field_map: FieldMap | None = None
+  filter_fn: Callable[[Mapping[str, tf.Tensor]], tf.Tensor] | None = None
+  postprocess_fn: Callable[..., Any] | None = None
+  metric_fns: Sequence[Callable[..., Any]] = ()
+  variants: Sequence[str] | None = None
+  train_split: str = "train"
+  group_field: str | None = None
+
+
+# Registered datasets: name -> (spec, task names).
+DATASETS: dict[str, tuple[DatasetSpec, list[str]]] = {}
+
+
+def _required_fields(family: templates.TemplateFamily) -> list[str]:
+  required = list(family.fields) + ["answer"]
+  if family.has_options:
+    required.append("options")
+  if family.cot_targets:
+    required.append("rationale")
+  return required
+
+
+def canonical_dataset(spec: DatasetSpec, dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """Raw examples -> dict of scalar strings (options joined with sources.OPTION_SEPARATOR)."""
+  family = template_families.get_family(spec.family)
+  if spec.filter_fn is not None:
+    dataset = dataset.filter(spec.filter_fn)
+  if spec.field_map is not None:
+    dataset = dataset.map(spec.field_map, num_parallel_calls=tf.data.AUTOTUNE)
+  available = set(dataset.element_spec)
+  missing = [f for f in _required_fields(family) if f not in available]
+  if missing:
+    raise ValueError(f"task {spec.name!r}: field {missing[0]!r} is missing (template family "
+                     f"{family.name!r} needs {_required_fields(family)}; the examples have {sorted(available)})")
+
+  def to_strings(example):
+    out = {}
+    for key, value in example.items():
+      if key == "options" and value.shape.rank == 1:
+        value = tf.strings.reduce_join(value, separator=sources.OPTION_SEPARATOR)
+      if value.dtype != tf.string:
+        value = tf.strings.as_string(value)
+      if value.shape.rank != 0:
+        raise ValueError(f"task {spec.name!r}: field {key!r} must be a scalar string, got shape {value.shape}")
+      out[key] = value
+    return out
+
+  return dataset.map(to_strings, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _example_from_strings(keys: Sequence[str], values: Sequence[bytes]) -> rendering.Example:
+  fields = {}
+  options = ()
+  for key, value in zip(keys, values):
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    if key == "options":
+      options = tuple(text.split(sources.OPTION_SEPARATOR)) if text else ()
+    else:
+      fields[key] = text
+  return rendering.Example(fields, options)
+
+
+def load_exemplar_pool(spec: DatasetSpec, size: int = EXEMPLAR_POOL_SIZE) -> list[rendering.Example]:
+  """The first `size` examples of the train split, for few-shot prompts."""
+  dataset = canonical_dataset(spec, spec.source.get_dataset(spec.train_split, shuffle=False))
+  pool = []
+  for example in dataset.take(size).as_numpy_iterator():
+    keys = sorted(example)
+    pool.append(_example_from_strings(keys, [example[k] for k in keys]))
+  if not pool:
+    raise ValueError(f"task {spec.name!r}: the {spec.train_split!r} split has no examples for few-shot exemplars")
+  return pool
+
+
+RENDER_BATCH = 64
+
+
+def render_dataset(dataset: tf.data.Dataset, renderer: rendering.Renderer) -> tf.data.Dataset:
+  """Canonical examples -> {"inputs", "targets"} text, rendered in Python by `renderer`.
+
+  Examples go to Python in small batches (one call per RENDER_BATCH examples) to keep the per-call
+  overhead of tf.numpy_function low; order and results are the same as one by one.
+  """
+  keys = sorted(dataset.element_spec)
+
+  def render_numpy(indices, *columns):
+    inputs, targets = [], []
+    for row, index in enumerate(indices):
+      rendered = renderer.render(int(index), _example_from_strings(keys, [c[row] for c in columns]))
+      inputs.append(rendered[0].encode("utf-8"))
+      targets.append(rendered[1].encode("utf-8"))
+    return np.array(inputs, dtype=object), np.array(targets, dtype=object)
+
+  def render(indices, examples):
+    inputs, targets = tf.numpy_function(render_numpy, [indices] + [examples[k] for k in keys],
+                                        [tf.string, tf.string], stateful=False)
+    inputs.set_shape([None])
+    targets.set_shape([None])
+    return {"inputs": inputs, "targets": targets}
+
+  dataset = dataset.enumerate().batch(RENDER_BATCH)
+  return dataset.map(render, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+
+
+def _count_tokens_fn(vocabulary: seqio.Vocabulary):
+  return lambda text: len(vocabulary.encode(text))
+
+
+def _render_preprocessor(dataset, *, spec, renderer):
+  if renderer.variant.few_shot:
+    renderer.pool()  # read the exemplars now, not inside the tf.data pipeline
+  return render_dataset(canonical_dataset(spec, dataset), renderer)
+
+
+def register_dataset(spec: DatasetSpec, *, vocabulary: seqio.Vocabulary | None = None, seed: int = 0,
+                     few_shot_budget: int = rendering.DEFAULT_FEW_SHOT_BUDGET,
+                     max_exemplars: int = rendering.DEFAULT_MAX_EXEMPLARS,
+                     randomize_options: bool = True) -> list[str]:
+  """Registers `NAME:<variant>` seqio tasks for every variant; returns their names.
+
+  Registering again under the same name replaces the earlier tasks. Nothing is read or downloaded
+  here: sources, exemplar pools and the vocabulary are all used lazily.
+  """
+  family = template_families.get_family(spec.family)
+  supported = variants_lib.variants_for(family)
+  if spec.variants is None:
+    chosen = supported
+  else:
+    by_suffix = {v.suffix: v for v in supported}
+    unknown = [s for s in spec.variants if s not in by_suffix]
+    if unknown:
+      raise ValueError(f"dataset {spec.name!r}: variant {unknown[0]!r} is not supported by template family "
+                       f"{family.name!r}; it supports {sorted(by_suffix)}")
+    chosen = tuple(by_suffix[s] for s in spec.variants)
+  vocabulary = vocabulary or vocab.get_vocabulary()
+  unregister_dataset(spec.name)
+  pool = functools.lru_cache(maxsize=1)(lambda: load_exemplar_pool(spec))
+  names = []
+  for variant in chosen:
+    renderer = rendering.Renderer(
+        family, variant, seed=seed, exemplar_pool=pool, count_tokens=_count_tokens_fn(vocabulary),
+        budget=few_shot_budget, max_exemplars=max_exemplars, randomize_options=randomize_options,
+        group_field=spec.group_field)
+    name = variants_lib.task_name(spec.name, variant)
+    seqio.TaskRegistry.add(
+        name,
+        source=spec.source,
+        preprocessors=[
+            functools.partial(_render_preprocessor, spec=spec, renderer=renderer),
+            seqio.preprocessors.tokenize,
+            seqio.preprocessors.append_eos,
+        ],
+        output_features=vocab.output_features(vocabulary),
+        postprocess_fn=spec.postprocess_fn,
+        metric_fns=list(spec.metric_fns),
+    )
+    names.append(name)
+  DATASETS[spec.name] = (spec, names)
+  return names
+
+
+def _raw_preprocessor(dataset, *, name, inputs_field, targets_field):
+  available = set(dataset.element_spec)
+  for field in (inputs_field, targets_field):
+    if field not in available:
+      raise ValueError(f"task {name!r}: field {field!r} is missing; the examples have {sorted(available)}")
+  return dataset.map(lambda ex: {"inputs": ex[inputs_field], "targets": ex[targets_field]},
+                     num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def register_raw_task(name: str, source: seqio.DataSource, *, inputs_field: str = "inputs",
+                      targets_field: str = "targets", vocabulary: seqio.Vocabulary | None = None,
+                      postprocess_fn=None, metric_fns=()) -> str:
+  """A task whose examples already are (inputs, targets) text: no templates."""
+  vocabulary = vocabulary or vocab.get_vocabulary()
+  if name in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.remove(name)
+  seqio.TaskRegistry.add(
+      name, source=source,
+      preprocessors=[
+          functools.partial(_raw_preprocessor, name=name, inputs_field=inputs_field, targets_field=targets_field),
+          seqio.preprocessors.tokenize,
+          seqio.preprocessors.append_eos,
+      ],
+      output_features=vocab.output_features(vocabulary), postprocess_fn=postprocess_fn,
+      metric_fns=list(metric_fns))
+  return name
+
+
+def unregister_dataset(name: str) -> None:
+  if name in DATASETS:
+    for task in DATASETS.pop(name)[1]:
+      if task in seqio.TaskRegistry.names():
+        seqio.TaskRegistry.remove(task)
+
+
+def dataset_tasks(name: str) -> list[str]:
+  """Task names registered for a dataset."""
+  if name not in DATASETS:
+    from flan.data import names as names_lib  # pylint: disable=import-outside-toplevel
+    raise ValueError(names_lib.unknown_name_message("dataset", name, DATASETS))
+  return list(DATASETS[name][1])
