@@ -1,0 +1,93 @@
+"""Target log-likelihood of (inputs, targets) text pairs: the basis of rank classification.
+
+Each example is scored alone (no packing): inputs and targets are tokenized, EOS appended to both,
+right-padded with 0 to a power-of-two length (few distinct shapes, so few compilations), and the
+decoder is teacher-forced on the targets shifted right with 0 as the start token.
+"""
+import functools
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flan.models.config import T5Config
+
+MIN_PADDED_LENGTH = 8
+
+
+def padded_length(length: int) -> int:
+  return max(MIN_PADDED_LENGTH, 1 << max(0, length - 1).bit_length())
+
+
+def pad_rows(rows: Sequence[Sequence[int]], length: int, num_rows: int) -> np.ndarray:
+  """[num_rows, length] int32, rows right-padded with 0; missing rows are a lone EOS (never all padding)."""
+  out = np.zeros((num_rows, length), np.int32)
+  for i in range(num_rows):
+    row = rows[i] if i < len(rows) else [1]
+    out[i, :len(row)] = row
+  return out
+
+
+def shift_right(targets: np.ndarray) -> np.ndarray:
+  shifted = np.zeros_like(targets)
+  shifted[:, 1:] = targets[:, :-1]
+  return shifted
+
+
+@functools.lru_cache(maxsize=8)
+def _target_log_probs_fn(config: T5Config):
+  from flan.models.t5 import Transformer  # pylint: disable=import-outside-toplevel
+  model = Transformer(config)
+
+  @jax.jit
+  def target_log_probs(params, encoder_tokens, decoder_inputs, targets):
+    logits = model.apply({"params": params}, encoder_tokens, decoder_inputs)
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    picked = jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+    return jnp.where(targets > 0, picked, 0.0)
+
+  return target_log_probs
+
+
+def target_log_probs(config: T5Config, params: Any, encoder_tokens: np.ndarray,
+                     targets: np.ndarray) -> np.ndarray:
+  """[batch, length] log p(target token) under teacher forcing, 0 at padding (target id 0)."""
+  fn = _target_log_probs_fn(config)
+  return np.asarray(fn(params, jnp.asarray(encoder_tokens, jnp.int32),
+                       jnp.asarray(shift_right(np.asarray(targets)), jnp.int32),
+                       jnp.asarray(targets, jnp.int32)))
+
+
+def score_tokens(config: T5Config, params: Any, inputs: Sequence[Sequence[int]],
+                 targets: Sequence[Sequence[int]], batch_size: int = 8) -> np.ndarray:
+  """Summed target log-probs for token-id rows (EOS already appended by the caller), float32 [n]."""
+  if len(inputs) != len(targets):
+    raise ValueError(f"score_tokens: {len(inputs)} inputs but {len(targets)} targets")
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  for i, row in enumerate(targets):
+    if not len(row):
+      raise ValueError(f"example {i}: empty target token row (append EOS)")
+  params = jax.device_put(params)
+  # Longest first: batches of similar lengths waste less padding.
+  order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), -len(targets[i])))
+  scores = np.zeros(len(inputs), np.float32)
+  for start in range(0, len(order), batch_size):
+    chunk = order[start:start + batch_size]
+    chunk_inputs = [inputs[i] for i in chunk]
+    chunk_targets = [targets[i] for i in chunk]
+    encoder = pad_rows(chunk_inputs, padded_length(max(len(r) for r in chunk_inputs)), batch_size)
+    decoder_targets = pad_rows(chunk_targets, padded_length(max(len(r) for r in chunk_targets)), batch_size)
+    sums = target_log_probs(config, params, encoder, decoder_targets).sum(axis=-1)
+    scores[chunk] = sums[:len(chunk)]
+  return scores
+
+
+def score(config: T5Config, params: Any, tokenizer, pairs: Sequence[tuple[str, str]],
+          batch_size: int = 8) -> np.ndarray:
+  """Per pair, the summed log-probability of the target's tokens (EOS included) given the inputs."""
+  pairs = list(pairs)
+  inputs = [ids + [tokenizer.eos_id] for ids in tokenizer.encode_batch([p[0] for p in pairs])]
+  targets = [ids + [tokenizer.eos_id] for ids in tokenizer.encode_batch([p[1] for p in pairs])]
+  return score_tokens(config, params, inputs, targets, batch_size=batch_size)
