@@ -6,7 +6,10 @@ TensorFlow stays small. `start` skips that many examples, which is how a saved p
 """
 import difflib
 import importlib
+import importlib.util
+import pathlib
 import pkgutil
+import sys
 from typing import Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -17,7 +20,7 @@ _READ_BATCH = 256
 
 
 def import_registrations(extra_modules: Iterable[str] = ()) -> None:
-  """Imports every module of flan.mixtures (and the named extra modules) so that they register."""
+  """Imports every module of flan.mixtures and the extra modules (dotted names or .py paths)."""
   try:
     package = importlib.import_module("flan.mixtures")
   except ImportError:
@@ -26,29 +29,34 @@ def import_registrations(extra_modules: Iterable[str] = ()) -> None:
     for info in pkgutil.iter_modules(package.__path__):
       importlib.import_module(f"flan.mixtures.{info.name}")
   for module in extra_modules:
-    importlib.import_module(module)
+    if module.endswith(".py"):  # a file path: import it under its file name
+      spec = importlib.util.spec_from_file_location(pathlib.Path(module).stem, module)
+      if spec is None or not pathlib.Path(module).is_file():
+        raise ImportError(f"no Python file {module!r}")
+      loaded = importlib.util.module_from_spec(spec)
+      sys.modules[spec.name] = loaded
+      spec.loader.exec_module(loaded)
+    else:
+      importlib.import_module(module)
 
 
 def registered_names() -> List[str]:
   return sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names()))
 
 
-def _closest_names_error(name: str) -> ValueError:
-  try:
-    from flan.data import names  # pylint: disable=import-outside-toplevel
-    return names.unknown_name_error(name)
-  except (ImportError, AttributeError):
-    close = difflib.get_close_matches(name, registered_names(), n=5, cutoff=0.5)
-    hint = f"; closest registered names: {', '.join(close)}" if close else ""
-    return ValueError(f"no task or mixture named {name!r} is registered{hint}")
-
-
 def get_provider(name: str) -> seqio.DatasetProviderBase:
   """The registered task or mixture `name`; unknown names list the closest registered names."""
   if name not in registered_names():
     import_registrations()
+  try:
+    from flan.data import names  # pylint: disable=import-outside-toplevel
+  except ImportError:  # flan.data.names is the data layer's helper; plain seqio look-up without it
+    names = None
+  if names is not None:
+    return names.get_task_or_mixture(name)
   if name not in registered_names():
-    raise _closest_names_error(name)
+    close = difflib.get_close_matches(name, registered_names(), n=5, cutoff=0.5)
+    raise ValueError(f"unknown task or mixture {name!r}; closest registered names: {close}")
   return seqio.get_mixture_or_task(name)
 
 
