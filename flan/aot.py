@@ -1,0 +1,264 @@
+"""Ahead-of-time compile of the train step for a model size, mesh and batch, and its per-device memory.
+
+  python -m flan.aot --size xl --mesh data=1,fsdp=16,model=1 --batch 64 --lengths 2048:512 --target tpu-v4-32
+  python -m flan.aot --size tiny --mesh data=2,fsdp=2,model=2 --batch 8 --lengths 32:16 --target cpu-8
+
+Nothing is allocated: the train state and batch are shapes only (jax.ShapeDtypeStruct with shardings), the
+step is lowered and compiled for the target's devices, and `compiled.memory_analysis()` gives the bytes one
+device needs. Targets:
+  tpu-<slice>  (tpu-v4-8, tpu-v4-32, tpu-v5e-16, tpu-v5p-8, ...): compiled by the real TPU compiler for a
+               TPU topology description, on any machine where libtpu is installed (`pip install
+               'jax[tpu]'`), no TPU needed. These numbers are what the TPU would use.
+  cpu-<N>      N fake CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=N, set here before jax
+               starts). XLA:CPU plans memory differently from TPU/GPU compilers: a rough guide only.
+"""
+import argparse
+import dataclasses
+import glob
+import json
+import math
+import os
+import sys
+import time
+
+# Cloud TPU slices by name: (topology for the TPU compiler, chip configuration, chips per host, HBM per chip
+# in GiB). HBM sizes: Cloud TPU system architecture pages (v4 32 GiB, v5e 16 GiB, v5p 95 GiB).
+TPU_SLICES = {
+    "v4-8": ("v4:2x2x1", "megacore", (2, 2, 1), 32),
+    "v4-16": ("v4:2x2x2", "megacore", (2, 2, 1), 32),
+    "v4-32": ("v4:2x2x4", "megacore", (2, 2, 1), 32),
+    "v4-64": ("v4:2x4x4", "megacore", (2, 2, 1), 32),
+    "v4-128": ("v4:4x4x4", "megacore", (2, 2, 1), 32),
+    "v5e-8": ("v5e:2x4", "default", (2, 4, 1), 16),
+    "v5e-16": ("v5e:4x4", "default", (2, 2, 1), 16),
+    "v5e-32": ("v5e:4x8", "default", (2, 2, 1), 16),
+    "v5e-64": ("v5e:8x8", "default", (2, 2, 1), 16),
+    "v5p-8": ("v5p:2x2x1", "megacore", (2, 2, 1), 95),
+    "v5p-16": ("v5p:2x2x2", "megacore", (2, 2, 1), 95),
+    "v5p-32": ("v5p:2x2x4", "megacore", (2, 2, 1), 95),
+}
+GIB = 1024 ** 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """One train step to compile: model size, mesh, global batch and lengths."""
+  size: str
+  mesh: tuple  # (data, fsdp, model); one may be -1
+  batch_size: int
+  input_length: int
+  target_length: int
+  target: str = "cpu-8"
+  fsdp_embed: bool = False
+  num_microbatches: int = 1
+  scan_layers: bool = True
+  remat: bool = True
+  dropout_rate: float = 0.05
+  packed: bool = True
+
+
+def parse_mesh(text: str) -> tuple:
+  """'data=2,fsdp=4,model=1' (any order; missing axes are 1) -> (2, 4, 1)."""
+  sizes = {"data": 1, "fsdp": 1, "model": 1}
+  for item in text.split(","):
+    name, sep, value = item.partition("=")
+    name = name.strip()
+    if not sep or name not in sizes:
+      raise ValueError(f"--mesh {text!r}: expected data=N,fsdp=N,model=N, got {item!r}")
+    try:
+      sizes[name] = int(value)
+    except ValueError:
+      raise ValueError(f"--mesh {text!r}: {name}={value!r} is not an integer") from None
+  return (sizes["data"], sizes["fsdp"], sizes["model"])
+
+
+def parse_lengths(text: str) -> tuple:
+  """'2048:512' -> (2048, 512)."""
+  parts = text.split(":")
+  if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    raise ValueError(f"--lengths {text!r}: expected INPUTS:TARGETS, e.g. 2048:512")
+  return int(parts[0]), int(parts[1])
+
+
+def target_device_count(target: str) -> int:
+  if target.startswith("tpu-"):
+    slice_name = target[len("tpu-"):]
+    if slice_name not in TPU_SLICES:
+      raise ValueError(f"unknown TPU slice {target!r}; known: {', '.join('tpu-' + s for s in TPU_SLICES)}")
+    topology, _, _, _ = TPU_SLICES[slice_name]
+    return math.prod(int(d) for d in topology.split(":")[1].split("x"))
+  if target.startswith("cpu-") and target[4:].isdigit() and int(target[4:]) > 0:
+    return int(target[4:])
+  raise ValueError(f"unknown target {target!r}: use cpu-N or tpu-SLICE "
+                   f"({', '.join('tpu-' + s for s in TPU_SLICES)})")
+
+
+def hbm_bytes(target: str):
+  """Memory of one device of the target, or None where unknown (CPU)."""
+  if target.startswith("tpu-"):
+    return TPU_SLICES[target[len("tpu-"):]][3] * GIB
+  return None
+
+
+def prepare_environment(target: str) -> None:
+  """Sets what jax reads at start-up for the target; call before jax is first imported."""
+  if "jax" in sys.modules:
+    return
+  if target.startswith("cpu-"):
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    os.environ["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={target[4:]}"])
+    os.environ["JAX_PLATFORMS"] = "cpu"
+  elif not (glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*")):
+    # No TPU here: libtpu only needs to describe a topology. These keep it from probing for chips.
+    os.environ.setdefault("TPU_ACCELERATOR_TYPE", "v4-8")
+    os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
+    os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def target_devices(target: str) -> list:
+  import jax  # pylint: disable=import-outside-toplevel
+  count = target_device_count(target)
+  if target.startswith("cpu-"):
+    devices = jax.devices("cpu")
+    if len(devices) < count:
+      raise RuntimeError(f"target {target} needs {count} CPU devices but jax has {len(devices)}: run in a "
+                         f"fresh process (python -m flan.aot sets XLA_FLAGS before jax starts)")
+    return devices[:count]
+  try:
+    from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
+    topology, chip_config, host_bounds, _ = TPU_SLICES[target[len("tpu-"):]]
+    description = topologies.get_topology_desc(
+        topology_name=topology, platform="tpu", chip_config_name=chip_config,
+        chips_per_host_bounds=host_bounds, num_slices=1)
+  except Exception as e:  # pylint: disable=broad-except
+    raise RuntimeError(f"cannot describe TPU topology for {target} ({e}); the TPU compiler needs libtpu: "
+                       "pip install 'jax[tpu]' (no TPU is needed)") from e
+  devices = list(description.devices)
+  if len(devices) != count:
+    raise RuntimeError(f"topology {topology} has {len(devices)} devices, expected {count}")
+  return devices
+
+
+def abstract_batch(plan: Plan, sharding) -> dict:
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  shapes = {"encoder_input_tokens": plan.input_length, "decoder_input_tokens": plan.target_length,
+            "decoder_target_tokens": plan.target_length, "decoder_loss_weights": plan.target_length}
+  if plan.packed:
+    shapes.update(encoder_segment_ids=plan.input_length, encoder_positions=plan.input_length,
+                  decoder_segment_ids=plan.target_length, decoder_positions=plan.target_length)
+  return {name: jax.ShapeDtypeStruct((plan.batch_size, length), jnp.int32, sharding=sharding)
+          for name, length in shapes.items()}
+
+
+def compile_train_step(plan: Plan):
+  """Lowers and compiles the trainer's train step for `plan`; returns (compiled, mesh, seconds)."""
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  from jax.sharding import NamedSharding, PartitionSpec  # pylint: disable=import-outside-toplevel
+
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  from flan.models import config as model_config  # pylint: disable=import-outside-toplevel
+  from flan.models import t5  # pylint: disable=import-outside-toplevel
+  from flan.trainer import optimizer, schedules, state, step  # pylint: disable=import-outside-toplevel
+
+  config = model_config.get_config(plan.size, scan_layers=plan.scan_layers, remat=plan.remat,
+                                   dropout_rate=plan.dropout_rate)
+  data, fsdp, model_axis = plan.mesh
+  mesh = partitioning.make_mesh(data=data, fsdp=fsdp, model=model_axis, devices=target_devices(plan.target))
+  partitioning.check_batch_size(plan.batch_size, mesh)
+  rules = partitioning.logical_rules(fsdp_embed=plan.fsdp_embed)
+  model = t5.Transformer(config)
+  schedule = schedules.make_schedule("constant", base_learning_rate=5e-4)
+  tx = optimizer.make_optimizer(schedule)
+  started = time.perf_counter()
+  # Outside set_mesh: a TPU topology's devices cannot hold the concrete init key that this creates.
+  abstract_state, state_shardings = state.state_shardings(model, tx, mesh, rules)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    train_step = step.make_train_step(model, tx, schedule, num_microbatches=plan.num_microbatches)
+    batch_sharding = partitioning.batch_sharding(mesh)
+    batch = abstract_batch(plan, batch_sharding)
+    jitted = jax.jit(train_step, in_shardings=(state_shardings, {k: batch_sharding for k in batch}),
+                     out_shardings=(state_shardings, NamedSharding(mesh, PartitionSpec())),
+                     donate_argnums=(0,))
+    compiled = jitted.lower(abstract_state, batch).compile()
+  return compiled, mesh, time.perf_counter() - started
+
+
+def memory_report(compiled) -> dict:
+  """Bytes per device from the compiled program; `peak` = arguments + outputs - aliased + temporaries."""
+  stats = compiled.memory_analysis()
+  if stats is None:
+    raise RuntimeError("this backend gives no memory analysis for compiled programs")
+  report = {
+      "arguments": int(stats.argument_size_in_bytes),
+      "outputs": int(stats.output_size_in_bytes),
+      "aliased": int(stats.alias_size_in_bytes),
+      "temporaries": int(stats.temp_size_in_bytes),
+      "code": int(stats.generated_code_size_in_bytes),
+  }
+  report["peak"] = report["arguments"] + report["outputs"] - report["aliased"] + report["temporaries"]
+  return report
+
+
+def run_plan(plan: Plan) -> dict:
+  prepare_environment(plan.target)
+  compiled, mesh, seconds = compile_train_step(plan)
+  result = {"plan": dataclasses.asdict(plan), "mesh_shape": dict(mesh.shape),
+            "compile_seconds": round(seconds, 1), "memory": memory_report(compiled)}
+  hbm = hbm_bytes(plan.target)
+  if hbm is not None:
+    result["device_memory"] = hbm
+    result["fits"] = result["memory"]["peak"] <= hbm
+  return result
+
+
+def format_result(result: dict) -> str:
+  plan, memory = result["plan"], result["memory"]
+  mesh = ",".join(f"{k}={v}" for k, v in result["mesh_shape"].items())
+  lines = [f"{plan['size']} on {plan['target']} mesh {mesh}, batch {plan['batch_size']}, lengths "
+           f"{plan['input_length']}:{plan['target_length']}, microbatches {plan['num_microbatches']}, "
+           f"fsdp_embed={plan['fsdp_embed']} (compiled in {result['compile_seconds']} s)"]
+  for name in ("arguments", "outputs", "aliased", "temporaries", "code", "peak"):
+    lines.append(f"  {name:12s} {memory[name] / GIB:9.3f} GiB per device")
+  if "fits" in result:
+    verdict = "fits" if result["fits"] else "does NOT fit"
+    lines.append(f"  {verdict} in {result['device_memory'] / GIB:.0f} GiB of device memory")
+  return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="python -m flan.aot", description=__doc__.split("\n\n", 1)[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--size", required=True, help="model size: tiny, small, base, large, xl, xxl")
+  parser.add_argument("--mesh", default="data=-1", help="data=N,fsdp=N,model=N (one may be -1)")
+  parser.add_argument("--batch", type=int, default=64, help="global batch size (rows)")
+  parser.add_argument("--lengths", default="2048:512", help="INPUTS:TARGETS lengths")
+  parser.add_argument("--target", default="cpu-8", help="cpu-N or tpu-SLICE (e.g. tpu-v4-32)")
+  parser.add_argument("--fsdp-embed", action="store_true", help="shard the embed dimension over fsdp")
+  parser.add_argument("--microbatches", type=int, default=1, help="gradient accumulation steps")
+  parser.add_argument("--no-scan", action="store_true", help="unrolled layers (slower to compile)")
+  parser.add_argument("--no-remat", action="store_true", help="keep all activations (no rematerialization)")
+  parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+  return parser
+
+
+def main(argv=None) -> int:
+  args = build_parser().parse_args(argv)
+  try:
+    input_length, target_length = parse_lengths(args.lengths)
+    plan = Plan(size=args.size, mesh=parse_mesh(args.mesh), batch_size=args.batch, input_length=input_length,
+                target_length=target_length, target=args.target, fsdp_embed=args.fsdp_embed,
+                num_microbatches=args.microbatches, scan_layers=not args.no_scan, remat=not args.no_remat)
+    target_device_count(plan.target)
+    result = run_plan(plan)
+  except (ValueError, RuntimeError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(json.dumps(result) if args.json else format_result(result))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,156 @@
+"""Multi-host training without a cluster: 2 processes x 4 CPU devices on localhost, joined by
+jax.distributed (local coordinator, gloo CPU collectives), train on the global 2x2x2 mesh. Their losses equal
+a 1-process 8-device run's, the checkpoint is written once, and a 1-process run restores it onto another mesh.
+Also: how flan.distributed reads the environment (explicit variables, SLURM, TPU pods)."""
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from flan import distributed
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+WORKER_TIMEOUT_S = 240
+
+
+# --- flan.distributed.detect -------------------------------------------------------------------------
+
+
+def test_single_process_by_default():
+  assert distributed.detect({}, on_tpu_vm=False) == distributed.ProcessGroup("single")
+  assert not distributed.detect({}, on_tpu_vm=False).is_multi_process
+
+
+def test_explicit_environment():
+  env = {"FLAN_COORDINATOR_ADDRESS": "10.0.0.2:1234", "FLAN_NUM_PROCESSES": "4", "FLAN_PROCESS_ID": "3",
+         "FLAN_LOCAL_DEVICE_IDS": "0,1"}
+  group = distributed.detect(env, on_tpu_vm=False)
+  assert group == distributed.ProcessGroup("explicit", "10.0.0.2:1234", 4, 3, (0, 1))
+  one = dict(env, FLAN_NUM_PROCESSES="1", FLAN_PROCESS_ID="0")
+  assert distributed.detect(one, on_tpu_vm=False).method == "single"
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"FLAN_COORDINATOR_ADDRESS": "h:1"}, "FLAN_NUM_PROCESSES, FLAN_PROCESS_ID"),
+    ({"FLAN_COORDINATOR_ADDRESS": "h", "FLAN_NUM_PROCESSES": "2", "FLAN_PROCESS_ID": "0"}, "host:port"),
+    ({"FLAN_COORDINATOR_ADDRESS": "h:1", "FLAN_NUM_PROCESSES": "two", "FLAN_PROCESS_ID": "0"},
+     "FLAN_NUM_PROCESSES='two'"),
+    ({"FLAN_COORDINATOR_ADDRESS": "h:1", "FLAN_NUM_PROCESSES": "2", "FLAN_PROCESS_ID": "2"}, "FLAN_PROCESS_ID=2"),
+    ({"FLAN_DISTRIBUTED": "yes"}, "FLAN_DISTRIBUTED='yes'"),
+])
+def test_bad_environment_is_named(env, message):
+  with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+    distributed.detect(env, on_tpu_vm=False)
+
+
+def test_slurm_environment():
+  env = {"SLURM_JOB_ID": "12345", "SLURM_NTASKS": "4", "SLURM_PROCID": "2",
+         "SLURM_STEP_NODELIST": "gpu[07-08,11],login1"}
+  group = distributed.detect(env, on_tpu_vm=False)
+  assert group == distributed.ProcessGroup("slurm", f"gpu07:{61440 + 12345 % 4096}", 4, 2, None)
+  # what launch/gpu_slurm.sbatch exports wins over the node list
+  env.update(FLAN_COORDINATOR_ADDRESS="gpu11:7000", FLAN_NUM_PROCESSES="4")
+  assert distributed.detect(env, on_tpu_vm=False).coordinator_address == "gpu11:7000"
+  with pytest.raises(ValueError, match="SLURM_NTASKS=4"):
+    distributed.detect(dict(env, FLAN_NUM_PROCESSES="8"), on_tpu_vm=False)
+  one_task = {"SLURM_JOB_ID": "1", "SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_STEP_NODELIST": "n1"}
+  assert distributed.detect(one_task, on_tpu_vm=False).method == "single"
+
+
+def test_tpu_pod_and_forcing():
+  assert distributed.detect({}, on_tpu_vm=True).method == "tpu_pod"
+  assert distributed.detect({"FLAN_DISTRIBUTED": "off"}, on_tpu_vm=True).method == "single"
+  assert distributed.detect({"FLAN_DISTRIBUTED": "tpu_pod"}, on_tpu_vm=False).method == "tpu_pod"
+
+
+def test_expand_hostlist():
+  assert distributed.expand_hostlist("gpu[07-09,11],login1") == ["gpu07", "gpu08", "gpu09", "gpu11", "login1"]
+  assert distributed.expand_hostlist("n1") == ["n1"]
+  assert distributed.expand_hostlist("rack[1-2]-n[1-2]") == ["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]
+  with pytest.raises(ValueError, match="gpu\\[07-"):
+    distributed.expand_hostlist("gpu[07-")
+
+
+# --- two real processes ------------------------------------------------------------------------------
+
+
+def _free_port():
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _run_processes(model_dir, num_steps, num_processes, devices_per_process):
+  """Starts the workers, waits for all (bounded), kills every one on failure or timeout."""
+  port = _free_port()
+  env_base = {k: v for k, v in os.environ.items() if not k.startswith(("FLAN_", "SLURM_"))}
+  env_base.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3",
+                  XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}")
+  procs = []
+  try:
+    for index in range(num_processes):
+      env = dict(env_base, FLAN_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", FLAN_NUM_PROCESSES=str(num_processes),
+                 FLAN_PROCESS_ID=str(index))
+      procs.append(subprocess.Popen(
+          [sys.executable, "-m", "tests.multiprocess_worker", "--model_dir", str(model_dir),
+           "--num_steps", str(num_steps)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+          stderr=subprocess.STDOUT, text=True))
+    outputs = [proc.communicate(timeout=WORKER_TIMEOUT_S)[0] for proc in procs]
+  finally:
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+  results = []
+  for index, (proc, output) in enumerate(zip(procs, outputs)):
+    assert proc.returncode == 0, f"process {index} exited {proc.returncode}:\n{output[-4000:]}"
+    lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, output[-4000:]
+    results.append(json.loads(lines[0][len("RESULT "):]))
+  return results
+
+
+def _train_here(model_dir, num_steps, mesh):
+  from flan.trainer import loop  # pylint: disable=import-outside-toplevel
+  import multiprocess_worker  # pylint: disable=import-outside-toplevel
+  return loop.train(**multiprocess_worker.train_kwargs(str(model_dir), num_steps, *mesh))
+
+
+def _checkpoint_params(model_dir):
+  from flan.trainer import checkpoints  # pylint: disable=import-outside-toplevel
+  _, params = checkpoints.load_params_for_inference(str(model_dir))
+  return params
+
+
+def test_two_processes_train_like_one(tmp_path):
+  assert jax.device_count() == 8 and jax.process_count() == 1
+  steps = 3
+  results = _run_processes(tmp_path / "two", steps, num_processes=2, devices_per_process=4)
+  for index, result in enumerate(results):
+    assert result["method"] == "explicit" and result["process_index"] == index
+    assert result["process_count"] == 2 and result["local_devices"] == 4 and result["global_devices"] == 8
+    assert result["step"] == steps and result["checkpoint_steps"] == [steps]
+  two_losses = np.array(results[0]["losses"])
+  np.testing.assert_array_equal(two_losses, results[1]["losses"])  # every process sees the global loss
+
+  one = _train_here(tmp_path / "one", steps, (2, 2, 2))
+  one_losses = np.array([record["loss"] for record in one["history"]])
+  assert len(one_losses) == steps
+  np.testing.assert_allclose(two_losses, one_losses, rtol=1e-6, atol=1e-6)
+
+  # the checkpoint was written once (one step directory, written by both processes together)
+  checkpoint_root = tmp_path / "two" / "checkpoints"
+  assert sorted(p.name for p in checkpoint_root.iterdir() if not p.name.startswith(".")) == [str(steps)]
+
+  # a 1-process run on another mesh restores it: params equal the 1-process run's
+  two_params = _checkpoint_params(tmp_path / "two")
+  one_params = _checkpoint_params(tmp_path / "one")
+  assert two_params.keys() == one_params.keys() if isinstance(two_params, dict) else True
+  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(two_params), jax.tree.leaves(one_params)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=jax.tree_util.keystr(path))
