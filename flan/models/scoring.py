@@ -59,9 +59,24 @@ def target_log_probs(config: T5Config, params: Any, encoder_tokens: np.ndarray,
                        jnp.asarray(targets, jnp.int32)))
 
 
+def _fixed_or_bucketed(rows, fixed: int | None, what: str, chunk: Sequence[int]) -> int:
+  longest = max(len(r) for r in rows)
+  if fixed is None:
+    return padded_length(longest)
+  if longest > fixed:
+    example = chunk[max(range(len(rows)), key=lambda i: len(rows[i]))]
+    raise ValueError(f"example {example}: {longest} tokens in its {what} exceed {what}_length={fixed}")
+  return fixed
+
+
 def score_tokens(config: T5Config, params: Any, inputs: Sequence[Sequence[int]],
-                 targets: Sequence[Sequence[int]], batch_size: int = 8) -> np.ndarray:
-  """Summed target log-probs for token-id rows (EOS already appended by the caller), float32 [n]."""
+                 targets: Sequence[Sequence[int]], batch_size: int = 8, inputs_length: int | None = None,
+                 targets_length: int | None = None) -> np.ndarray:
+  """Summed target log-probs for token-id rows (EOS already appended by the caller), float32 [n].
+
+  Rows are padded to inputs_length / targets_length when given (one compiled shape; longer rows are an
+  error), else to the next power of two of each batch's longest row.
+  """
   if len(inputs) != len(targets):
     raise ValueError(f"score_tokens: {len(inputs)} inputs but {len(targets)} targets")
   if batch_size < 1:
@@ -77,17 +92,21 @@ def score_tokens(config: T5Config, params: Any, inputs: Sequence[Sequence[int]],
     chunk = order[start:start + batch_size]
     chunk_inputs = [inputs[i] for i in chunk]
     chunk_targets = [targets[i] for i in chunk]
-    encoder = pad_rows(chunk_inputs, padded_length(max(len(r) for r in chunk_inputs)), batch_size)
-    decoder_targets = pad_rows(chunk_targets, padded_length(max(len(r) for r in chunk_targets)), batch_size)
+    encoder = pad_rows(chunk_inputs, _fixed_or_bucketed(chunk_inputs, inputs_length, "inputs", chunk),
+                       batch_size)
+    decoder_targets = pad_rows(
+        chunk_targets, _fixed_or_bucketed(chunk_targets, targets_length, "targets", chunk), batch_size)
     sums = target_log_probs(config, params, encoder, decoder_targets).sum(axis=-1)
     scores[chunk] = sums[:len(chunk)]
   return scores
 
 
 def score(config: T5Config, params: Any, tokenizer, pairs: Sequence[tuple[str, str]],
-          batch_size: int = 8) -> np.ndarray:
+          batch_size: int = 8, inputs_length: int | None = None,
+          targets_length: int | None = None) -> np.ndarray:
   """Per pair, the summed log-probability of the target's tokens (EOS included) given the inputs."""
   pairs = list(pairs)
   inputs = [ids + [tokenizer.eos_id] for ids in tokenizer.encode_batch([p[0] for p in pairs])]
   targets = [ids + [tokenizer.eos_id] for ids in tokenizer.encode_batch([p[1] for p in pairs])]
-  return score_tokens(config, params, inputs, targets, batch_size=batch_size)
+  return score_tokens(config, params, inputs, targets, batch_size=batch_size, inputs_length=inputs_length,
+                      targets_length=targets_length)
