@@ -1,0 +1,113 @@
+"""flan-infer (score / predict) and flan-convert (T5X -> Hugging Face) from the command line entry points."""
+import json
+import sys
+import types
+
+import jax
+import numpy as np
+import pytest
+
+from flan import convert, infer
+from flan.models import hf, t5x
+from flan.models.scoring import score
+from flan.models.tokenizer import Tokenizer
+
+ROWS = [{"id": "a", "inputs": "Is the sky blue?", "targets": "yes", "extra": [1, 2]},
+        {"id": 7, "inputs": "translate English to German: The house is wonderful.", "targets": "Das Haus"},
+        {"inputs": "Q: 2+2?", "targets": "four"}]
+
+
+@pytest.fixture(scope="module")
+def paths(shared_data):
+  return {"tiny": shared_data / "t5x_checkpoints" / "test_t5_tiny.checkpoint_0",
+          "vocab": shared_data / "t5_spiece" / "spiece.model"}
+
+
+@pytest.fixture(scope="module")
+def hf_dir(paths, tmp_path_factory):
+  out = tmp_path_factory.mktemp("converted") / "tiny_hf"
+  assert convert.main(["--from", str(paths["tiny"]), "--to_hf", str(out), "--vocab", str(paths["vocab"])]) == 0
+  return out
+
+
+def write_jsonl(path, rows):
+  path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  return path
+
+
+def read_jsonl(path):
+  return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_convert_t5x_to_hf_keeps_parameters_and_ships_the_vocabulary(hf_dir, paths):
+  assert (hf_dir / "spiece.model").read_bytes() == paths["vocab"].read_bytes()
+  config, params = hf.import_hf(hf_dir)
+  expected_config, expected = t5x.import_t5x(paths["tiny"])
+  assert config == expected_config
+  jax.tree.map(np.testing.assert_array_equal, params, expected)
+
+
+def test_score_mode_passes_rows_through_and_adds_scores(hf_dir, paths, tmp_path):
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  out = tmp_path / "out" / "scores.jsonl"
+  assert infer.main(["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source),
+                     "--output", str(out)]) == 0
+  written = read_jsonl(out)
+  assert [{k: v for k, v in row.items() if k != "score"} for row in written] == ROWS
+  config, params = t5x.import_t5x(paths["tiny"])
+  expected = score(config.replace(dtype="float32"), params, Tokenizer(paths["vocab"]),
+                   [(r["inputs"], r["targets"]) for r in ROWS])
+  np.testing.assert_allclose([row["score"] for row in written], expected, rtol=1e-6)
+  assert all(row["score"] < 0 for row in written)
+
+
+def test_vocabulary_comes_from_flag_when_the_checkpoint_has_none(paths, tmp_path, capsys):
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS[:1])
+  args = ["--mode", "score", "--checkpoint", str(paths["tiny"]), "--input", str(source),
+          "--output", str(tmp_path / "out.jsonl")]
+  assert infer.main(args) == 2
+  assert "pass --vocab" in capsys.readouterr().err
+  assert infer.main(args + ["--vocab", str(paths["vocab"])]) == 0
+  assert np.isfinite(read_jsonl(tmp_path / "out.jsonl")[0]["score"])
+
+
+@pytest.mark.parametrize("line,message", [
+    ('{"inputs": "x"}', r"in.jsonl:2: missing key 'targets'"),
+    ('{"inputs": "x", "targets": 3}', r"in.jsonl:2: 'targets' must be a string"),
+    ("{not json", r"in.jsonl:2: not valid JSON"),
+])
+def test_bad_input_rows_are_located(hf_dir, tmp_path, capsys, line, message):
+  source = tmp_path / "in.jsonl"
+  source.write_text(json.dumps(ROWS[0]) + "\n" + line + "\n")
+  assert infer.main(["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source),
+                     "--output", str(tmp_path / "out.jsonl")]) == 2
+  assert message in capsys.readouterr().err
+
+
+def test_predict_mode_delegates_to_decoding(hf_dir, tmp_path, monkeypatch):
+  calls = {}
+
+  def predict_texts(config, params, tokenizer, inputs, **options):
+    calls.update(config=config, inputs=inputs, options=options, vocab=tokenizer.vocab_size)
+    return [f"out {i}" for i in range(len(inputs))]
+
+  monkeypatch.setitem(sys.modules, "flan.models.decoding",
+                      types.SimpleNamespace(predict_texts=predict_texts))
+  source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "inputs": "a"}, {"id": 2, "inputs": "b"}])
+  out = tmp_path / "pred.jsonl"
+  assert infer.main(["--mode", "predict", "--checkpoint", str(hf_dir), "--input", str(source),
+                     "--output", str(out), "--method", "beam", "--beam_size", "3",
+                     "--max_decode_length", "5"]) == 0
+  assert read_jsonl(out) == [{"id": 1, "inputs": "a", "prediction": "out 0"},
+                             {"id": 2, "inputs": "b", "prediction": "out 1"}]
+  assert calls["inputs"] == ["a", "b"] and calls["vocab"] == 32100
+  assert calls["options"]["method"] == "beam" and calls["options"]["beam_size"] == 3
+  assert calls["options"]["max_decode_length"] == 5 and calls["config"].dtype == "float32"
+
+
+def test_predict_mode_without_decoding_says_so(hf_dir, tmp_path, monkeypatch, capsys):
+  monkeypatch.setitem(sys.modules, "flan.models.decoding", None)  # makes the import fail
+  source = write_jsonl(tmp_path / "in.jsonl", [{"inputs": "a"}])
+  assert infer.main(["--mode", "predict", "--checkpoint", str(hf_dir), "--input", str(source),
+                     "--output", str(tmp_path / "p.jsonl")]) == 2
+  assert "predict_texts" in capsys.readouterr().err
