@@ -46,3 +46,13 @@ die() {
   echo "error: $*" >&2
   exit 2
 }
+
+# A gin file the user named relative to where they are: absolute, so it still resolves after we cd into the
+# checkout (names that resolve in the checkout or its gin/ folder, e.g. flan_t5/xl.gin, stay as given).
+absolute_if_here() {
+  if [[ -f "$1" && "$1" != /* && ! -f "$REPO/$1" && ! -f "$REPO/gin/$1" ]]; then
+    printf '%s/%s' "$(cd "$(dirname "$1")" && pwd)" "$(basename "$1")"
+  else
+    printf '%s' "$1"
+  fi
+}

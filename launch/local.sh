@@ -66,7 +66,7 @@ fi
 
 args=()
 [[ -n "$HARDWARE" ]] && args+=(--gin_file="$HARDWARE")
-for f in "${GIN_FILES[@]}"; do args+=(--gin_file="$f"); done
+for f in "${GIN_FILES[@]}"; do args+=(--gin_file="$(absolute_if_here "$f")"); done
 args+=("--gin.MODEL_DIR=\"$MODEL_DIR\"" "${TRAIN_ARGS[@]}")
 
 cd "$REPO"

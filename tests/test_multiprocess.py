@@ -122,6 +122,30 @@ def _train_here(model_dir, num_steps, mesh):
   return loop.train(**multiprocess_worker.train_kwargs(str(model_dir), num_steps, *mesh))
 
 
+def _restore_state(model_dir, step, mesh_shape):
+  """The TrainState of `step` in model_dir, restored with this process's devices on `mesh_shape`."""
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  from flan.models import t5  # pylint: disable=import-outside-toplevel
+  from flan.trainer import checkpoints, optimizer, schedules, state  # pylint: disable=import-outside-toplevel
+  import multiprocess_worker  # pylint: disable=import-outside-toplevel
+  kwargs = multiprocess_worker.train_kwargs(str(model_dir), step, *mesh_shape)
+  mesh = partitioning.make_mesh(*mesh_shape)
+  rules = partitioning.logical_rules(fsdp_embed=kwargs["fsdp_embed"])
+  model = t5.Transformer(kwargs["model_config"])
+  tx = optimizer.make_optimizer(schedules.make_schedule())
+  abstract, _ = state.state_shardings(model, tx, mesh, rules)
+  checkpointer = checkpoints.Checkpointer(str(model_dir), use_async=False)
+  try:
+    restored = checkpointer.manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract.params),
+        train=ocp.args.StandardRestore({"step": abstract.step, "opt_state": abstract.opt_state})))
+  finally:
+    checkpointer.close()
+  return abstract.replace(step=restored.train["step"], params=restored.params,
+                          opt_state=restored.train["opt_state"])
+
+
 def _checkpoint_params(model_dir):
   from flan.trainer import checkpoints  # pylint: disable=import-outside-toplevel
   _, params = checkpoints.load_params_for_inference(str(model_dir))
@@ -148,9 +172,17 @@ def test_two_processes_train_like_one(tmp_path):
   checkpoint_root = tmp_path / "two" / "checkpoints"
   assert sorted(p.name for p in checkpoint_root.iterdir() if not p.name.startswith(".")) == [str(steps)]
 
-  # a 1-process run on another mesh restores it: params equal the 1-process run's
-  two_params = _checkpoint_params(tmp_path / "two")
-  one_params = _checkpoint_params(tmp_path / "one")
-  assert two_params.keys() == one_params.keys() if isinstance(two_params, dict) else True
-  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(two_params), jax.tree.leaves(one_params)):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=jax.tree_util.keystr(path))
+  # this 1-process run restores the 2-process checkpoint onto another mesh (data=8): the whole train state
+  # (params and Adafactor statistics) equals the 1-process run's, and the result is laid out on the new mesh
+  two_state = _restore_state(tmp_path / "two", steps, (8, 1, 1))
+  one_state = _restore_state(tmp_path / "one", steps, (8, 1, 1))
+  assert int(two_state.step) == steps
+  leaves = jax.tree_util.tree_leaves_with_path((two_state.params, two_state.opt_state))
+  assert len(leaves) == len(jax.tree.leaves((one_state.params, one_state.opt_state))) > 20
+  for (path, a), b in zip(leaves, jax.tree.leaves((one_state.params, one_state.opt_state))):
+    assert a.sharding.mesh.shape["data"] == 8
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6,
+                               err_msg=jax.tree_util.keystr(path))
+  embedding = two_state.params["token_embedder"]["embedding"]
+  np.testing.assert_array_equal(np.asarray(embedding), _checkpoint_params(tmp_path / "two")["token_embedder"][
+      "embedding"])

@@ -1,0 +1,143 @@
+"""The table of which model sizes fit which slices, from ahead-of-time compiles (flan.aot), as markdown.
+
+  python -m flan.aot_table --out launch/MEMORY.md            # xl and xxl on the TPU presets (needs libtpu)
+  python -m flan.aot_table --sizes large,xl --slices v4-8 --out /tmp/table.md
+
+Each row compiles the Flan-T5 finetuning step (batch 64, lengths 2048:512, packed, dropout 0.05, scanned
+and rematerialized layers) with the mesh of the slice's gin/hardware preset, in its own subprocess. When a
+step does not fit, the row is compiled again with gradient accumulation (more microbatches) until it fits.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from flan import aot
+
+# slice -> (mesh flag, gin preset): the same mesh as the preset the launch scripts pass.
+PRESETS = {
+    "v4-8": ("data=1,fsdp=4,model=1", "gin/hardware/tpu_v4_8.gin"),
+    "v4-32": ("data=1,fsdp=16,model=1", "gin/hardware/tpu_v4_32.gin"),
+    "v5e-16": ("data=1,fsdp=16,model=1", "gin/hardware/tpu_v5e_16.gin"),
+    "v5p-8": ("data=1,fsdp=4,model=1", "gin/hardware/tpu_v5p_8.gin"),
+}
+MICROBATCH_TRIES = (1, 4, 16)
+
+
+def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s):
+  command = [sys.executable, "-m", "flan.aot", "--size", size, "--mesh", mesh, "--batch", str(batch),
+             "--lengths", lengths, "--target", f"tpu-{slice_name}", "--fsdp-embed",
+             "--microbatches", str(microbatches), "--json"]
+  started = time.perf_counter()
+  try:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+  except subprocess.TimeoutExpired:
+    return {"error": f"compile took longer than {timeout_s} s"}, command
+  if done.returncode != 0:
+    lines = [l for l in (done.stderr or "").splitlines() if l.startswith("error:") or "Error" in l]
+    return {"error": (lines[-1] if lines else f"exit code {done.returncode}")[:200]}, command
+  result = json.loads(done.stdout.strip().splitlines()[-1])
+  result["wall_seconds"] = round(time.perf_counter() - started, 1)
+  return result, command
+
+
+def plan_row(size, slice_name, batch, lengths, timeout_s, log):
+  mesh, preset = PRESETS[slice_name]
+  tried = []
+  for microbatches in MICROBATCH_TRIES:
+    if batch % microbatches:
+      break
+    result, command = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s)
+    log(f"{size} on {slice_name} with {microbatches} microbatch(es): "
+        + (result["error"] if "error" in result else f"{result['memory']['peak'] / aot.GIB:.2f} GiB, "
+           f"fits={result['fits']} ({result['wall_seconds']} s)"))
+    tried.append((microbatches, result))
+    if "error" in result or result["fits"]:
+      break
+  return {"size": size, "slice": slice_name, "mesh": mesh, "preset": preset, "tried": tried}
+
+
+def format_row(row):
+  gib = lambda b: f"{b / aot.GIB:.1f}"
+  hbm = aot.TPU_SLICES[row["slice"]][3]
+  devices = aot.target_device_count(f"tpu-{row['slice']}")
+  cells = []
+  verdict = "no"
+  for microbatches, result in row["tried"]:
+    if "error" in result:
+      cells.append(f"{microbatches} mb: error ({result['error']})")
+      verdict = "unknown"
+      continue
+    memory = result["memory"]
+    cells.append(f"{microbatches} mb: {gib(memory['peak'])} GiB (args {gib(memory['arguments'])}, "
+                 f"temp {gib(memory['temporaries'])})")
+    if result["fits"]:
+      verdict = "yes" if microbatches == 1 else f"yes, with {microbatches} microbatches"
+  return (f"| {row['size']} | {row['slice']} ({devices} chips x {hbm} GiB) | `{row['preset']}` ({row['mesh']}) "
+          f"| {'; '.join(cells)} | {verdict} |")
+
+
+def render(rows, batch, lengths, command_line, seconds):
+  import jax  # pylint: disable=import-outside-toplevel
+  try:
+    from importlib import metadata  # pylint: disable=import-outside-toplevel
+    libtpu_version = metadata.version("libtpu")
+  except Exception:  # pylint: disable=broad-except
+    libtpu_version = "from TPU_LIBRARY_PATH / PYTHONPATH"
+  header = [
+      "# Which Flan-T5 sizes fit which TPU slices",
+      "",
+      f"Train step of Flan-T5 finetuning (global batch {batch}, lengths {lengths.replace(':', ' / ')}, packed, "
+      "dropout 0.05, bfloat16 activations, float32 parameters, T5X Adafactor, scanned + rematerialized "
+      "layers), compiled ahead of time by the TPU compiler (libtpu) for each slice's topology, with the mesh "
+      "of its `gin/hardware` preset. Memory is per chip from `compiled.memory_analysis()`: peak = arguments "
+      "+ outputs - donated (aliased) + temporaries. `mb` = microbatches (gradient accumulation, "
+      "`train.num_microbatches`), tried in turn until the step fits.",
+      "",
+      "| size | slice | preset (mesh) | per-chip memory | fits |",
+      "| --- | --- | --- | --- | --- |",
+  ]
+  footer = [
+      "",
+      f"Generated by `{command_line}` on {platform.node() or 'this machine'} ({os.cpu_count()} CPU cores, "
+      f"no TPU) with jax {jax.__version__}, libtpu {libtpu_version}, in {seconds / 60:.0f} min, "
+      f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+      "Only the TPU compiler's own plan is reported; XLA keeps a little more for its runtime, so treat a row "
+      "within ~5% of the chip's memory as tight.",
+  ]
+  return "\n".join(header + [format_row(r) for r in rows] + footer) + "\n"
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(prog="python -m flan.aot_table", description=__doc__.split("\n\n", 1)[0])
+  parser.add_argument("--sizes", default="xl,xxl")
+  parser.add_argument("--slices", default=",".join(PRESETS))
+  parser.add_argument("--batch", type=int, default=64)
+  parser.add_argument("--lengths", default="2048:512")
+  parser.add_argument("--timeout", type=int, default=1800, help="seconds per compile")
+  parser.add_argument("--out", help="markdown file to write (default: print)")
+  args = parser.parse_args(argv)
+  unknown = [s for s in args.slices.split(",") if s not in PRESETS]
+  if unknown:
+    parser.error(f"unknown slices {unknown}; known: {', '.join(PRESETS)}")
+  log = lambda message: print(message, file=sys.stderr, flush=True)
+  started = time.perf_counter()
+  rows = [plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log)
+          for size in args.sizes.split(",") for slice_name in args.slices.split(",")]
+  command_line = "python -m flan.aot_table " + " ".join(argv if argv is not None else sys.argv[1:])
+  text = render(rows, args.batch, args.lengths, command_line.strip(), time.perf_counter() - started)
+  if args.out:
+    with open(args.out, "w", encoding="utf-8") as f:
+      f.write(text)
+    log(f"wrote {args.out}")
+  else:
+    print(text, end="")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
