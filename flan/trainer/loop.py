@@ -90,7 +90,8 @@ def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixt
           checkpoint_every=1000, keep_checkpoints=3, async_checkpoints=True,
           log_every=1, eval_every=0, eval_tasks=(), eval_batches=4, stream=sys.stdout):
   """Trains until `num_steps` optimizer updates are done (resuming from the latest checkpoint in
-  model_dir). Returns {"step", "history" (per-step metric records), "preempted", "checkpoint_steps"}."""
+  model_dir). Returns {"step", "state" (the final TrainState), "history" (per-step metric records),
+  "preempted", "checkpoint_steps"}."""
   feature_lengths = dict(feature_lengths or {"inputs": 2048, "targets": 512})
   config_checks.check_feature_lengths(feature_lengths)
   config_checks.check_steps(num_steps, checkpoint_every, eval_every)
@@ -158,7 +159,7 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
                                      num_batches=eval_batches, batch_sharding=batch_sharding,
                                      params_sharding=shardings.params,
                                      vocab_size=model_config.vocab_size)
-  result = {"step": start_step, "history": logger.history, "preempted": False, "checkpoint_steps": []}
+  result = {"step": start_step, "state": state, "history": logger.history, "preempted": False, "checkpoint_steps": []}
 
   def save(state):
     started = time.perf_counter()
@@ -205,6 +206,7 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
         host_batch = next_batch()
       logger.flush()
       result["step"] = step
+      result["state"] = state
   finally:
     checkpointer.close()
     logger.close()

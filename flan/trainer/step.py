@@ -113,7 +113,7 @@ def make_train_step(model, tx, schedule, *, z_loss=1e-4, label_smoothing=0.0, lo
         "loss": loss / denominator,
         "cross_entropy": ce / denominator,
         "z_loss": zl / denominator,
-        "grad_norm": optax.global_norm(grads),
+        "grad_norm": optax.tree.norm(grads),
         "learning_rate": schedule(state.step),
     }
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
