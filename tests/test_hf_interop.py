@@ -207,6 +207,15 @@ def test_wrong_shape_names_tensor_and_file(tmp_path):
     hf.import_hf(directory)
 
 
+def test_unexpected_tensor_is_named(tmp_path):
+  directory = copy_fixture(V11, tmp_path / "m")
+  name = "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight"  # per-layer bias (UMT5)
+  rewrite_tensors(directory, lambda t: t.update({name: np.zeros((32, 4), np.float32),
+                                                 "encoder.embed_tokens.weight": t["shared.weight"]}))
+  with pytest.raises(ValueError, match=rf"unexpected tensor '{name}'"):
+    hf.import_hf(directory)
+
+
 @pytest.mark.parametrize("key,value", [
     ("architectures", ["BartForConditionalGeneration"]),
     ("model_type", "bart"),

@@ -7,6 +7,7 @@ attention logits unscaled, so query kernels map one to one.
 import json
 import os
 import pathlib
+import re
 from typing import Any, Mapping
 
 import numpy as np
@@ -19,6 +20,10 @@ CONFIG_FILE = "config.json"
 MODEL_TYPES = ("t5", "mt5")
 ARCHITECTURES = ("T5ForConditionalGeneration", "T5WithLMHeadModel", "MT5ForConditionalGeneration")
 FEED_FORWARD = {"gated-gelu": "gated-gelu", "relu": "relu"}
+# Tensors some exports carry that transformers itself ignores or ties: the per-stack copies of the embedding and
+# a cross-attention relative bias that T5 never uses.
+IGNORED_TENSORS = re.compile(r"^(encoder|decoder)\.embed_tokens\.weight$"
+                             r"|^decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight$")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack",
                 "model.ckpt.index")
 
@@ -185,6 +190,11 @@ def import_hf(directory: os.PathLike | str) -> tuple[T5Config, dict[str, Any]]:
     if name == "decoder/logits_dense/kernel" and tied:
       source = embedding_name  # a tied output layer without the d_model**-0.5 scaling
     flat[name] = _read_tensor(tensors, source, transpose, shape, name)
+  used = {hf_name(name)[0] for name in flat} | {embedding_name, "lm_head.weight"}
+  unexpected = [n for n in tensors.names() if n not in used and not IGNORED_TENSORS.match(n)]
+  if unexpected:
+    raise ValueError(f"{tensors.file_of(unexpected[0])}: unexpected tensor {unexpected[0]!r} for a T5 with "
+                     f"this config.json ({len(unexpected)} unexpected in all); is it another architecture?")
   if not tied and scaled:
     # An untied output layer applied to scaled decoder outputs: fold the scale into the kernel.
     flat["decoder/logits_dense/kernel"] *= np.float32(config.emb_dim ** -0.5)
