@@ -40,7 +40,8 @@ def convert_to_hf(source: pathlib.Path, out_dir: pathlib.Path, vocab: pathlib.Pa
 
 
 def main(argv=None) -> int:
-  logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+  logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+  logging.getLogger("flan").setLevel(logging.INFO)
   parser = argparse.ArgumentParser(prog="flan-convert", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--from", dest="source", required=True, type=pathlib.Path,

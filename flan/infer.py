@@ -113,7 +113,8 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-  logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+  logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+  logging.getLogger("flan").setLevel(logging.INFO)
   args = parse_args(sys.argv[1:] if argv is None else argv)
   try:
     return run(args)
