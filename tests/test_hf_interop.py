@@ -274,3 +274,12 @@ def test_convert_cli_hf_to_hf_copies_vocab(tmp_path, shared_data):
   _, expected = hf.import_hf(V11)
   jax.tree.map(np.testing.assert_array_equal, params, expected)
   assert convert.main(["--from", str(tmp_path / "absent"), "--to_hf", str(tmp_path / "x")]) == 2
+
+
+def test_export_of_scanned_params_unscans_them(tmp_path):
+  from flan.models import layout  # pylint: disable=import-outside-toplevel
+  config, params = hf.import_hf(V11)
+  scanned_config = config.replace(scan_layers=True)
+  hf.export_hf(scanned_config, layout.scan_params(params, scanned_config), tmp_path)
+  _, again = hf.import_hf(tmp_path)
+  jax.tree.map(np.testing.assert_array_equal, again, params)
