@@ -53,7 +53,13 @@ def run(gin_files, bindings, search_paths=()):
   import flan.models.config  # registers get_config
   from flan.trainer import config_checks, loop, optimizer, schedules  # register configurables
   config_checks.parse_gin(gin_files, bindings, list(search_paths) + default_search_paths())
-  return loop.train()
+  try:
+    return loop.train()
+  except ValueError as error:
+    # gin evaluates @get_config() (size and overrides) as train() is called, before anything compiles
+    if "In call to configurable 'get_config'" in str(error) and not isinstance(error, config_checks.ConfigError):
+      raise config_checks.ConfigError(str(error)) from error
+    raise
 
 
 def main(argv=None):

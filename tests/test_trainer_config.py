@@ -1,0 +1,68 @@
+"""Configuration errors fail before anything is compiled, naming the offending value."""
+import gin
+import jax
+import pytest
+
+from flan import train as train_cli
+from flan.trainer import config_checks, loop
+from tests.trainer_tiny import LENGTHS, tiny_config, write_gin
+
+
+@pytest.fixture(autouse=True)
+def no_compiling(monkeypatch):
+  def refuse(*args, **kwargs):
+    raise AssertionError("something was compiled before the configuration was checked")
+  monkeypatch.setattr(jax, "jit", refuse)
+  yield
+  gin.clear_config()
+
+
+def _train(**overrides):
+  args = dict(model_dir="/nonexistent/never_written", model_config=tiny_config(), num_steps=2, batch_size=8,
+              feature_lengths=LENGTHS, stream=None)
+  args.update(overrides)
+  return loop.train(**args)
+
+
+def test_unknown_gin_binding_names_it(tmp_path):
+  gin_file = write_gin(tmp_path / "tiny.gin")
+  with pytest.raises(config_checks.ConfigError, match="num_stepz"):
+    train_cli.run([gin_file], ["train.num_stepz = 3"])
+  with pytest.raises(config_checks.ConfigError, match="no_such_function"):
+    train_cli.run([gin_file], ["no_such_function.x = 3"])
+
+
+def test_unknown_model_size_names_it(tmp_path):
+  gin_file = write_gin(tmp_path / "tiny.gin")
+  with pytest.raises(config_checks.ConfigError, match="'huge'"):
+    train_cli.run([gin_file], ["get_config.size = 'huge'", f"train.model_dir = '{tmp_path}'"])
+
+
+def test_cli_reports_config_error_with_status_2(tmp_path, capsys):
+  gin_file = write_gin(tmp_path / "tiny.gin")
+  assert train_cli.main([f"--gin_file={gin_file}", "--gin.train.batch_size=6", "--gin.train.mesh_data=4",
+                         f"--gin.train.model_dir='{tmp_path}'"]) == 2
+  assert "batch_size 6" in capsys.readouterr().err
+
+
+def test_batch_not_divisible_by_data_parallel_size():
+  with pytest.raises(config_checks.ConfigError, match=r"batch_size 6 .* data-parallel size 4"):
+    _train(batch_size=6, mesh_data=4)
+  with pytest.raises(config_checks.ConfigError, match=r"microbatch 2 .* data-parallel size 4"):
+    _train(batch_size=8, num_microbatches=4, mesh_data=4)
+
+
+def test_mesh_larger_than_device_count():
+  with pytest.raises(config_checks.ConfigError, match=r"data=4 fsdp=1 model=4 needs 16 devices but only 8"):
+    _train(mesh_data=4, mesh_model=4)
+  with pytest.raises(config_checks.ConfigError, match=r"only one mesh axis may be -1"):
+    _train(mesh_data=-1, mesh_model=-1)
+
+
+def test_other_bad_values():
+  with pytest.raises(config_checks.ConfigError, match="feature_lengths"):
+    _train(feature_lengths={"inputs": 16})
+  with pytest.raises(ValueError, match="'cross_entropy'"):
+    _train(loss_normalizer="cross_entropy")
+  with pytest.raises(config_checks.ConfigError, match="T5Config"):
+    _train(model_config="small")
