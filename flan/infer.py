@@ -59,6 +59,9 @@ def parse_args(argv):
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="activation dtype (parameters stay float32)")
+  parser.add_argument("--model_parallel", type=int, default=0,
+                      help="N > 0: shard parameters N ways (heads, mlp, vocab) on a (data, model) mesh of all "
+                           "devices, batches over the data axis (batch_size must divide by it); 0: one device")
   predict = parser.add_argument_group("predict")
   predict.add_argument("--method", choices=("greedy", "sample", "beam"), default="greedy")
   predict.add_argument("--max_decode_length", type=int, default=64)
@@ -89,11 +92,15 @@ def run(args) -> int:
   tokenizer = Tokenizer(resolve_vocabulary(args.checkpoint, args.vocab))
   config, params = load_pretrained(args.checkpoint)
   config = config.replace(dtype=args.dtype, dropout_rate=0.0)
+  mesh = None
+  if args.model_parallel:
+    from flan import partitioning  # pylint: disable=import-outside-toplevel
+    mesh = partitioning.make_mesh(data=-1, model=args.model_parallel)
   start = time.perf_counter()
   if args.mode == "score":
     from flan.models.scoring import score  # pylint: disable=import-outside-toplevel
     values = score(config, params, tokenizer, [(r["inputs"], r["targets"]) for r in rows],
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, mesh=mesh)
     out = [{**row, "score": float(value)} for row, value in zip(rows, values)]
   else:
     try:
@@ -105,7 +112,8 @@ def run(args) -> int:
     texts = predict_texts(config, params, tokenizer, [r["inputs"] for r in rows], method=args.method,
                           max_decode_length=args.max_decode_length, batch_size=args.batch_size,
                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                          beam_size=args.beam_size, length_penalty=args.length_penalty, seed=args.seed)
+                          beam_size=args.beam_size, length_penalty=args.length_penalty, seed=args.seed,
+                          mesh=mesh)
     out = [{**row, "prediction": text} for row, text in zip(rows, texts)]
   write_rows(args.output, out)
   log.info("%s: %d rows in %.1fs -> %s", args.mode, len(rows), time.perf_counter() - start, args.output)

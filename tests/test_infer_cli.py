@@ -61,8 +61,17 @@ def test_score_mode_passes_rows_through_and_adds_scores(hf_dir, paths, tmp_path)
   assert all(row["score"] < 0 for row in written)
 
 
+def test_score_mode_on_a_model_parallel_mesh(hf_dir, tmp_path):
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  common = ["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source)]
+  assert infer.main(common + ["--output", str(tmp_path / "one.jsonl")]) == 0
+  assert infer.main(common + ["--output", str(tmp_path / "mesh.jsonl"), "--model_parallel", "4"]) == 0
+  np.testing.assert_allclose([r["score"] for r in read_jsonl(tmp_path / "mesh.jsonl")],
+                             [r["score"] for r in read_jsonl(tmp_path / "one.jsonl")], rtol=1e-5)
+
+
 def test_vocabulary_comes_from_flag_when_the_checkpoint_has_none(paths, tmp_path, capsys):
-  source = write_jsonl(tmp_path / "in.jsonl", ROWS[:1])
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
   args = ["--mode", "score", "--checkpoint", str(paths["tiny"]), "--input", str(source),
           "--output", str(tmp_path / "out.jsonl")]
   assert infer.main(args) == 2
@@ -103,6 +112,7 @@ def test_predict_mode_delegates_to_decoding(hf_dir, tmp_path, monkeypatch):
   assert calls["inputs"] == ["a", "b"] and calls["vocab"] == 32100
   assert calls["options"]["method"] == "beam" and calls["options"]["beam_size"] == 3
   assert calls["options"]["max_decode_length"] == 5 and calls["config"].dtype == "float32"
+  assert calls["options"]["mesh"] is None
 
 
 def test_predict_mode_without_decoding_says_so(hf_dir, tmp_path, monkeypatch, capsys):

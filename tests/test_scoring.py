@@ -75,3 +75,18 @@ def test_bad_arguments(model):
     score_tokens(*model, [[5, 1]], [[7, 1]], batch_size=0)
   with pytest.raises(ValueError, match="example 1: 3 tokens in its targets exceed targets_length=2"):
     score_tokens(*model, [[5, 1], [5, 1]], [[7, 1], [7, 8, 1]], inputs_length=8, targets_length=2)
+
+
+def test_scores_on_a_2x4_mesh_equal_single_device(model, golden_rows):
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  from flan.models.scoring import place_params  # pylint: disable=import-outside-toplevel
+  inputs, targets, _ = golden_rows
+  mesh = partitioning.make_mesh(data=2, model=4)
+  fixed = dict(batch_size=4, inputs_length=64, targets_length=16)
+  sharded = score_tokens(*model, inputs, targets, mesh=mesh, **fixed)
+  np.testing.assert_allclose(sharded, score_tokens(*model, inputs, targets, **fixed), rtol=1e-5, atol=1e-5)
+  placed = place_params(*model, mesh, partitioning.logical_rules())
+  embedding = placed["token_embedder"]["embedding"]
+  assert embedding.sharding.shard_shape(embedding.shape) == (64, 32)  # vocab split over model=4
+  with pytest.raises(ValueError, match="batch size 3"):
+    score_tokens(*model, inputs, targets, mesh=mesh, batch_size=3)

@@ -2,8 +2,10 @@
 
 Each example is scored alone (no packing): inputs and targets are tokenized, EOS appended to both,
 right-padded with 0 to a power-of-two length (few distinct shapes, so few compilations), and the
-decoder is teacher-forced on the targets shifted right with 0 as the start token.
+decoder is teacher-forced on the targets shifted right with 0 as the start token. With a mesh, parameters
+are sharded by their logical axes (flan.partitioning's rules) and each batch is split over the data axes.
 """
+import contextlib
 import functools
 from typing import Any, Sequence
 
@@ -50,13 +52,38 @@ def _target_log_probs_fn(config: T5Config):
   return target_log_probs
 
 
+def _mesh_context(mesh, rules):
+  stack = contextlib.ExitStack()
+  if mesh is not None:
+    import flax.linen as nn  # pylint: disable=import-outside-toplevel
+    stack.enter_context(jax.set_mesh(mesh))
+    stack.enter_context(nn.logical_axis_rules(rules))
+  return stack
+
+
+def place_params(config: T5Config, params: Any, mesh=None, rules=None) -> Any:
+  """Params on the default device, or sharded on `mesh` by the logical axes the model gives them."""
+  if mesh is None:
+    return jax.device_put(params)
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  from flan.models.t5 import Transformer  # pylint: disable=import-outside-toplevel
+  tokens = jnp.ones((1, 8), jnp.int32)
+  boxed = jax.eval_shape(Transformer(config).init, jax.random.PRNGKey(0), tokens, tokens)["params"]
+  shardings = partitioning.param_shardings(boxed, mesh, rules)
+  return jax.tree.map(lambda x, s: jax.device_put(np.asarray(x), s), params, shardings)
+
+
 def target_log_probs(config: T5Config, params: Any, encoder_tokens: np.ndarray,
-                     targets: np.ndarray) -> np.ndarray:
+                     targets: np.ndarray, mesh=None, rules=None) -> np.ndarray:
   """[batch, length] log p(target token) under teacher forcing, 0 at padding (target id 0)."""
-  fn = _target_log_probs_fn(config)
-  return np.asarray(fn(params, jnp.asarray(encoder_tokens, jnp.int32),
-                       jnp.asarray(shift_right(np.asarray(targets)), jnp.int32),
-                       jnp.asarray(targets, jnp.int32)))
+  arrays = [np.asarray(encoder_tokens, np.int32), shift_right(np.asarray(targets, np.int32)),
+            np.asarray(targets, np.int32)]
+  if mesh is not None:
+    from flan import partitioning  # pylint: disable=import-outside-toplevel
+    partitioning.check_batch_size(arrays[0].shape[0], mesh)
+    arrays = [jax.device_put(a, partitioning.batch_sharding(mesh)) for a in arrays]
+  with _mesh_context(mesh, rules):
+    return np.asarray(jax.device_get(_target_log_probs_fn(config)(params, *arrays)))
 
 
 def _fixed_or_bucketed(rows, fixed: int | None, what: str, chunk: Sequence[int]) -> int:
@@ -71,11 +98,12 @@ def _fixed_or_bucketed(rows, fixed: int | None, what: str, chunk: Sequence[int])
 
 def score_tokens(config: T5Config, params: Any, inputs: Sequence[Sequence[int]],
                  targets: Sequence[Sequence[int]], batch_size: int = 8, inputs_length: int | None = None,
-                 targets_length: int | None = None) -> np.ndarray:
+                 targets_length: int | None = None, mesh=None, rules=None) -> np.ndarray:
   """Summed target log-probs for token-id rows (EOS already appended by the caller), float32 [n].
 
   Rows are padded to inputs_length / targets_length when given (one compiled shape; longer rows are an
-  error), else to the next power of two of each batch's longest row.
+  error), else to the next power of two of each batch's longest row. With a mesh, batch_size must divide
+  over its data axes; rules default to flan.partitioning.logical_rules().
   """
   if len(inputs) != len(targets):
     raise ValueError(f"score_tokens: {len(inputs)} inputs but {len(targets)} targets")
@@ -84,7 +112,11 @@ def score_tokens(config: T5Config, params: Any, inputs: Sequence[Sequence[int]],
   for i, row in enumerate(targets):
     if not len(row):
       raise ValueError(f"example {i}: empty target token row (append EOS)")
-  params = jax.device_put(params)
+  if mesh is not None:
+    from flan import partitioning  # pylint: disable=import-outside-toplevel
+    rules = partitioning.logical_rules() if rules is None else rules
+    partitioning.check_batch_size(batch_size, mesh)
+  params = place_params(config, params, mesh, rules)
   # Longest first: batches of similar lengths waste less padding.
   order = sorted(range(len(inputs)), key=lambda i: (-len(inputs[i]), -len(targets[i])))
   scores = np.zeros(len(inputs), np.float32)
@@ -96,17 +128,17 @@ def score_tokens(config: T5Config, params: Any, inputs: Sequence[Sequence[int]],
                        batch_size)
     decoder_targets = pad_rows(
         chunk_targets, _fixed_or_bucketed(chunk_targets, targets_length, "targets", chunk), batch_size)
-    sums = target_log_probs(config, params, encoder, decoder_targets).sum(axis=-1)
+    sums = target_log_probs(config, params, encoder, decoder_targets, mesh, rules).sum(axis=-1)
     scores[chunk] = sums[:len(chunk)]
   return scores
 
 
 def score(config: T5Config, params: Any, tokenizer, pairs: Sequence[tuple[str, str]],
-          batch_size: int = 8, inputs_length: int | None = None,
-          targets_length: int | None = None) -> np.ndarray:
+          batch_size: int = 8, inputs_length: int | None = None, targets_length: int | None = None,
+          mesh=None, rules=None) -> np.ndarray:
   """Per pair, the summed log-probability of the target's tokens (EOS included) given the inputs."""
   pairs = list(pairs)
   inputs = [ids + [tokenizer.eos_id] for ids in tokenizer.encode_batch([p[0] for p in pairs])]
   targets = [ids + [tokenizer.eos_id] for ids in tokenizer.encode_batch([p[1] for p in pairs])]
   return score_tokens(config, params, inputs, targets, batch_size=batch_size, inputs_length=inputs_length,
-                      targets_length=targets_length)
+                      targets_length=targets_length, mesh=mesh, rules=rules)
