@@ -221,6 +221,7 @@ def test_unexpected_tensor_is_named(tmp_path):
     ("model_type", "bart"),
     ("feed_forward_proj", "gated-silu"),
     ("d_model", None),
+    ("num_heads", 0),
 ])
 def test_unsupported_config_names_the_key(tmp_path, key, value):
   directory = copy_fixture(V11, tmp_path / "m")

@@ -84,13 +84,32 @@ def read_hf_config(path: os.PathLike | str) -> tuple[T5Config, dict[str, Any]]:
     raise ValueError(f"{path}: unsupported feed_forward_proj {feed_forward!r} (key 'feed_forward_proj'); "
                      f"supported: {', '.join(FEED_FORWARD)}")
 
+  try:
+    config = _config_from_hf(raw, FEED_FORWARD[feed_forward])
+  except (ValueError, TypeError) as e:
+    message = str(e)
+    for field, key in _HF_KEY_OF_FIELD.items():
+      message = message.replace(f"T5Config.{field} ", f"key {key!r} (T5Config.{field}) ")
+    raise ValueError(f"{path}: {message}") from e
+  return config, raw
+
+
+_HF_KEY_OF_FIELD = {"vocab_size": "vocab_size", "emb_dim": "d_model", "num_heads": "num_heads", "head_dim": "d_kv",
+                    "mlp_dim": "d_ff", "num_encoder_layers": "num_layers",
+                    "num_decoder_layers": "num_decoder_layers",
+                    "relative_attention_num_buckets": "relative_attention_num_buckets",
+                    "relative_attention_max_distance": "relative_attention_max_distance",
+                    "layer_norm_epsilon": "layer_norm_epsilon"}
+
+
+def _config_from_hf(raw: Mapping[str, Any], feed_forward: str) -> T5Config:
   def required(key):
     if key not in raw:
-      raise ValueError(f"{path}: missing key {key!r}")
+      raise ValueError(f"missing key {key!r}")
     return raw[key]
 
   num_layers = required("num_layers")
-  config = T5Config(
+  return T5Config(
       vocab_size=required("vocab_size"),
       emb_dim=required("d_model"),
       num_heads=required("num_heads"),
@@ -101,10 +120,9 @@ def read_hf_config(path: os.PathLike | str) -> tuple[T5Config, dict[str, Any]]:
       relative_attention_num_buckets=raw.get("relative_attention_num_buckets", 32),
       relative_attention_max_distance=raw.get("relative_attention_max_distance", 128),
       layer_norm_epsilon=raw.get("layer_norm_epsilon", 1e-6),
-      feed_forward=FEED_FORWARD[feed_forward],
+      feed_forward=feed_forward,
       logits_via_embedding=False,  # decided from the tensors in import_hf
   )
-  return config, raw
 
 
 def hf_config_dict(config: T5Config) -> dict[str, Any]:
