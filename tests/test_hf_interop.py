@@ -192,6 +192,13 @@ def test_missing_tensor_is_named(tmp_path):
     hf.import_hf(directory)
 
 
+def test_missing_embedding_is_named(tmp_path):
+  directory = copy_fixture(V11, tmp_path / "m")
+  rewrite_tensors(directory, lambda t: t.pop("shared.weight"))
+  with pytest.raises(ValueError, match=r"missing tensor 'shared\.weight'"):
+    hf.import_hf(directory)
+
+
 def test_missing_untied_output_layer_is_named(tmp_path):
   directory = copy_fixture(V11, tmp_path / "m")
   rewrite_tensors(directory, lambda t: t.pop("lm_head.weight"))

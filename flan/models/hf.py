@@ -191,7 +191,11 @@ def import_hf(directory: os.PathLike | str) -> tuple[T5Config, dict[str, Any]]:
     refuse_pickle_only(directory)
   tensors = SafetensorsReader(directory)
 
-  embedding_name = "shared.weight" if "shared.weight" in tensors else "encoder.embed_tokens.weight"
+  embedding_name = "shared.weight"
+  if embedding_name not in tensors and "encoder.embed_tokens.weight" in tensors:
+    embedding_name = "encoder.embed_tokens.weight"  # some older exports keep only the per-stack copies
+  if embedding_name not in tensors:
+    raise ValueError(f"{tensors.where()}: missing tensor 'shared.weight' (the token embedding)")
   has_output_layer = "lm_head.weight" in tensors
   scaled = _decoder_outputs_scaled(raw)
   if not has_output_layer and raw.get("tie_word_embeddings") is False:
