@@ -36,11 +36,11 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
   from flan.models import tokenizer as tokenizer_lib  # pylint: disable=import-outside-toplevel
 
   if spiece_model is None:
-    candidate = pathlib.Path(checkpoint) / "spiece.model"
-    if not candidate.is_file():
-      raise ValueError(f"no --spiece_model given and {candidate} does not exist; pass the T5 SentencePiece "
-                       "model (spiece.model)")
-    spiece_model = str(candidate)
+    found = pretrained.find_vocabulary(checkpoint)
+    if found is None:
+      raise ValueError(f"no --spiece_model given and no spiece.model next to {checkpoint}; pass the T5 "
+                       "SentencePiece model")
+    spiece_model = str(found)
   config, params = pretrained.load_pretrained(checkpoint)
   tokenizer = tokenizer_lib.Tokenizer(spiece_model)
 

@@ -1,0 +1,298 @@
+"""Autoregressive decoding for flan's T5: greedy, temperature sampling (top-k / top-p) and beam search.
+
+The encoder runs once per batch; the decoder runs one token per step against the key/value cache of its
+self-attention (Transformer.decode with decode=True). Loops are lax.while_loops inside one jitted function,
+stopping when every row has emitted EOS or max_decode_length tokens. Parameters may be sharded on a mesh.
+
+Outputs are token ids after the decoder start token (id 0), EOS included, padded with 0 after EOS.
+"""
+import functools
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flan.models.config import T5Config
+from flan.models.t5 import Transformer
+
+METHODS = ("greedy", "sample", "beam")
+START_TOKEN = 0
+NEG_INF = -1e30
+
+
+# --------------------------------------------------------------------------------------- model steps
+
+def _decode_step(model, params, cache, encoded, encoder_tokens, tokens, max_decode_length):
+  """Logits [b, vocab] of the next token after `tokens` [b], and the updated cache."""
+  logits, updated = model.apply(
+      {"params": params, "cache": cache}, encoded, encoder_tokens, tokens[:, None], decode=True,
+      max_decode_length=max_decode_length, method=Transformer.decode, mutable=["cache"])
+  return logits[:, 0, :].astype(jnp.float32), updated["cache"]
+
+
+def _empty_cache(model, params, encoded, encoder_tokens, max_decode_length):
+  """Zero key/value caches for [batch, max_decode_length] (shapes traced, nothing computed)."""
+  batch = encoder_tokens.shape[0]
+
+  def create(params, encoded, encoder_tokens):
+    _, variables = model.apply(
+        {"params": params}, encoded, encoder_tokens, jnp.zeros((batch, max_decode_length), jnp.int32),
+        decode=True, max_decode_length=max_decode_length, method=Transformer.decode, mutable=["cache"])
+    return variables["cache"]
+
+  shapes = jax.eval_shape(create, params, encoded, encoder_tokens)
+  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+
+def _mask_vocab(logits, vocab_limit):
+  """Ids >= vocab_limit (the model's padded vocabulary rows) can never be chosen."""
+  if vocab_limit is None or vocab_limit >= logits.shape[-1]:
+    return logits
+  return jnp.where(jnp.arange(logits.shape[-1]) < vocab_limit, logits, NEG_INF)
+
+
+def filter_logits(logits, temperature=1.0, top_k=0, top_p=1.0):
+  """Temperature-scaled logits with everything outside the top-k / top-p (nucleus) set at -inf-like."""
+  logits = logits / temperature
+  if top_k and top_k < logits.shape[-1]:
+    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+    logits = jnp.where(logits < kth, NEG_INF, logits)
+  if not isinstance(top_p, (int, float)) or top_p < 1.0:
+    sorted_logits = -jnp.sort(-logits, axis=-1)
+    probs = jax.nn.softmax(sorted_logits, axis=-1)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    # The smallest prefix of the sorted tokens whose mass reaches top_p (the top token always stays).
+    kept = (mass_before < top_p) | (top_p >= 1.0)
+    threshold = jnp.min(jnp.where(kept, sorted_logits, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < threshold, NEG_INF, logits)
+  return logits
+
+
+# ------------------------------------------------------------------------------- greedy and sampling
+
+@functools.partial(jax.jit, static_argnames=("config", "max_decode_length", "greedy", "top_k", "use_top_p",
+                                             "vocab_limit"))
+def _sample_loop(params, encoder_tokens, rng, temperature, top_p, eos_id, *, config, max_decode_length, greedy,
+                 top_k, use_top_p, vocab_limit):
+  model = Transformer(config)
+  encoded = model.apply({"params": params}, encoder_tokens, method=Transformer.encode)
+  batch = encoder_tokens.shape[0]
+  cache = _empty_cache(model, params, encoded, encoder_tokens, max_decode_length)
+  sequences = jnp.zeros((batch, max_decode_length), jnp.int32)
+  state = (jnp.array(0), jnp.full((batch,), START_TOKEN, jnp.int32), cache, sequences,
+           jnp.zeros((batch,), bool), rng)
+
+  def not_done(state):
+    step, _, _, _, finished, _ = state
+    return (step < max_decode_length) & ~jnp.all(finished)
+
+  def body(state):
+    step, tokens, cache, sequences, finished, rng = state
+    logits, cache = _decode_step(model, params, cache, encoded, encoder_tokens, tokens, max_decode_length)
+    logits = _mask_vocab(logits, vocab_limit)
+    if greedy:
+      next_tokens = jnp.argmax(logits, axis=-1)
+    else:
+      rng, key = jax.random.split(rng)
+      filtered = filter_logits(logits, temperature, top_k, top_p if use_top_p else 1.0)
+      next_tokens = jax.random.categorical(key, filtered, axis=-1)
+    next_tokens = jnp.where(finished, 0, next_tokens).astype(jnp.int32)
+    sequences = jax.lax.dynamic_update_slice(sequences, next_tokens[:, None], (0, step))
+    return step + 1, next_tokens, cache, sequences, finished | (next_tokens == eos_id), rng
+
+  return jax.lax.while_loop(not_done, body, state)[3]
+
+
+# --------------------------------------------------------------------------------------- beam search
+
+def length_penalty_factor(length, alpha):
+  """GNMT's ((5 + length) / 6) ** alpha; scores are log-probabilities divided by it."""
+  return ((5.0 + length) / 6.0) ** alpha
+
+
+def _reorder_cache(cache, rows, batch_axis):
+  """Gathers the cache rows of the chosen beams (scalars such as cache indices are shared)."""
+  return jax.tree.map(lambda x: jnp.take(x, rows, axis=batch_axis) if x.ndim > batch_axis + 1 else x, cache)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "max_decode_length", "beam_size", "vocab_limit"))
+def _beam_loop(params, encoder_tokens, alpha, eos_id, *, config, max_decode_length, beam_size, vocab_limit):
+  """Beam search. Each step keeps the top beam_size continuations of the live beams; those ending in EOS
+  join the pool of finished hypotheses (best beam_size kept, ranked by log-prob / length penalty), the
+  others stay live. With beam_size 1 this is exactly greedy decoding."""
+  model = Transformer(config)
+  batch, k, length = encoder_tokens.shape[0], beam_size, max_decode_length
+  encoder_tokens = jnp.repeat(encoder_tokens, k, axis=0)
+  encoded = model.apply({"params": params}, encoder_tokens, method=Transformer.encode)
+  cache = _empty_cache(model, params, encoded, encoder_tokens, length)
+  batch_axis = 1 if config.scan_layers else 0
+  alive_logp = jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch, 1))
+  state = dict(step=jnp.array(0), alive_seqs=jnp.zeros((batch, k, length), jnp.int32), alive_logp=alive_logp,
+               last=jnp.full((batch, k), START_TOKEN, jnp.int32), cache=cache,
+               fin_seqs=jnp.zeros((batch, k, length), jnp.int32),
+               fin_scores=jnp.full((batch, k), NEG_INF, jnp.float32))
+  worst_penalty = jnp.maximum(length_penalty_factor(1, alpha), length_penalty_factor(length, alpha))
+
+  def not_done(s):
+    live = s["alive_logp"][:, 0] > NEG_INF / 2
+    # The best score a live beam can still reach is its log-prob over the largest length penalty.
+    can_improve = live & (s["alive_logp"][:, 0] / worst_penalty > s["fin_scores"][:, -1])
+    return (s["step"] < length) & jnp.any(can_improve)
+
+  def body(s):
+    step = s["step"]
+    logits, cache = _decode_step(model, params, s["cache"], encoded, encoder_tokens, s["last"].reshape(-1),
+                                 length)
+    logp = jax.nn.log_softmax(_mask_vocab(logits, vocab_limit), axis=-1)
+    vocab = logp.shape[-1]
+    candidates = (s["alive_logp"][:, :, None] + logp.reshape(batch, k, vocab)).reshape(batch, k * vocab)
+    cand_logp, cand_index = jax.lax.top_k(candidates, k)
+    source_beam, tokens = cand_index // vocab, (cand_index % vocab).astype(jnp.int32)
+    cand_logp = jnp.where(s["alive_logp"][jnp.arange(batch)[:, None], source_beam] > NEG_INF / 2,
+                          cand_logp, NEG_INF)
+    seqs = jnp.take_along_axis(s["alive_seqs"], source_beam[:, :, None], axis=1)
+    seqs = jax.lax.dynamic_update_slice(seqs, tokens[:, :, None], (0, 0, step))
+    ended = tokens == eos_id
+    new_scores = jnp.where(ended & (cand_logp > NEG_INF / 2),
+                           cand_logp / length_penalty_factor(step + 1, alpha), NEG_INF)
+    pool_scores = jnp.concatenate([s["fin_scores"], new_scores], axis=1)
+    pool_seqs = jnp.concatenate([s["fin_seqs"], seqs], axis=1)
+    fin_scores, best = jax.lax.top_k(pool_scores, k)
+    fin_seqs = jnp.take_along_axis(pool_seqs, best[:, :, None], axis=1)
+    # Live beams: the non-EOS continuations, best first (EOS slots fall to the end at -inf).
+    alive_logp, order = jax.lax.top_k(jnp.where(ended, NEG_INF, cand_logp), k)
+    rows = (jnp.arange(batch)[:, None] * k + jnp.take_along_axis(source_beam, order, axis=1)).reshape(-1)
+    return dict(step=step + 1, alive_seqs=jnp.take_along_axis(seqs, order[:, :, None], axis=1),
+                alive_logp=alive_logp, last=jnp.take_along_axis(tokens, order, axis=1),
+                cache=_reorder_cache(cache, rows, batch_axis), fin_seqs=fin_seqs, fin_scores=fin_scores)
+
+  s = jax.lax.while_loop(not_done, body, state)
+  # Rows where no hypothesis reached EOS return their best live beam (cut at max_decode_length).
+  none_finished = s["fin_scores"][:, 0] <= NEG_INF / 2
+  return jnp.where(none_finished[:, None], s["alive_seqs"][:, 0], s["fin_seqs"][:, 0])
+
+
+# ------------------------------------------------------------------------------------ public entry points
+
+def _validate(method, max_decode_length, temperature, top_k, top_p, beam_size, batch_size=1):
+  if method not in METHODS:
+    raise ValueError(f"decoding method must be one of {METHODS}, got {method!r}")
+  if max_decode_length < 1:
+    raise ValueError(f"max_decode_length must be >= 1, got {max_decode_length}")
+  if temperature < 0:
+    raise ValueError(f"temperature must be >= 0, got {temperature}")
+  if top_k < 0:
+    raise ValueError(f"top_k must be >= 0 (0 = no limit), got {top_k}")
+  if not 0.0 < top_p <= 1.0:
+    raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+  if beam_size < 1:
+    raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+
+def _mesh_context(mesh, rules):
+  """Context under which the model's logical constraints map to the mesh (a no-op without a mesh)."""
+  import contextlib  # pylint: disable=import-outside-toplevel
+  stack = contextlib.ExitStack()
+  if mesh is not None:
+    stack.enter_context(jax.set_mesh(mesh))
+    stack.enter_context(nn.logical_axis_rules(rules))
+  return stack
+
+
+def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", max_decode_length=64,
+                  temperature=1.0, top_k=0, top_p=1.0, beam_size=4, length_penalty=0.6, seed=0, eos_id=1,
+                  vocab_limit: Optional[int] = None, mesh=None, rules=None):
+  """Decoded token ids [batch, max_decode_length] (int32 numpy) for encoder token ids [batch, length].
+
+  method "sample" with temperature 0 is greedy. params: the unboxed parameter tree (numpy or jax arrays,
+  possibly already placed with shard_params). With a mesh, the batch is split over its data axes.
+  """
+  _validate(method, max_decode_length, temperature, top_k, top_p, beam_size)
+  encoder_tokens = jnp.asarray(encoder_tokens, jnp.int32)
+  if encoder_tokens.ndim != 2:
+    raise ValueError(f"encoder_tokens must be [batch, length], got shape {tuple(encoder_tokens.shape)}")
+  if mesh is not None:
+    from flan import partitioning  # pylint: disable=import-outside-toplevel
+    rules = rules if rules is not None else partitioning.logical_rules()
+    encoder_tokens = jax.device_put(encoder_tokens, partitioning.batch_sharding(mesh))
+  with _mesh_context(mesh, rules):
+    if method == "beam":
+      out = _beam_loop(params, encoder_tokens, jnp.float32(length_penalty), jnp.int32(eos_id), config=config,
+                       max_decode_length=max_decode_length, beam_size=beam_size, vocab_limit=vocab_limit)
+    else:
+      greedy = method == "greedy" or temperature == 0
+      out = _sample_loop(params, encoder_tokens, jax.random.PRNGKey(seed),
+                         jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
+                         jnp.int32(eos_id), config=config, max_decode_length=max_decode_length, greedy=greedy,
+                         top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0,
+                         vocab_limit=vocab_limit)
+    return np.asarray(jax.device_get(out))
+
+
+def shard_params(config: T5Config, params, mesh, rules=None):
+  """Places an unboxed parameter tree on the mesh with the shardings of its logical axes."""
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  model = Transformer(config)
+  boxed = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32),
+                         jnp.ones((1, 8), jnp.int32))["params"]
+  shardings = partitioning.param_shardings(boxed, mesh, rules)
+  return jax.tree.map(lambda x, s: jax.device_put(jnp.asarray(x), s), params, shardings)
+
+
+def _bucket(length, minimum=16):
+  """Padded encoder length: the next power of two (bounded recompiles across batches)."""
+  return max(minimum, 1 << (max(length, 1) - 1).bit_length())
+
+
+def encode_inputs(tokenizer, inputs: Sequence[str], max_input_length: Optional[int] = None):
+  """Token ids with EOS per input; longer inputs keep their last max_input_length tokens."""
+  encoded = []
+  for text in inputs:
+    ids = list(tokenizer.encode(text)) + [tokenizer.eos_id]
+    if max_input_length and len(ids) > max_input_length:
+      ids = ids[len(ids) - max_input_length:]
+    encoded.append(ids)
+  return encoded
+
+
+def predict_texts(config: T5Config, params, tokenizer, inputs: Sequence[str], *, method="greedy",
+                  max_decode_length=64, batch_size=8, temperature=1.0, top_k=0, top_p=1.0, beam_size=4,
+                  length_penalty=0.6, seed=0, max_input_length: Optional[int] = None, mesh=None, rules=None):
+  """Decoded text for each input, in input order (see CONTRACTS.md).
+
+  Inputs are sorted by length into batches of batch_size (the last padded with copies), encoder lengths
+  padded to powers of two; with a mesh, batch_size must divide over the mesh's data axes.
+  max_input_length: longer inputs are cut from the left (few-shot prompts lose their oldest exemplars).
+  """
+  _validate(method, max_decode_length, temperature, top_k, top_p, beam_size, batch_size)
+  if isinstance(inputs, str):
+    raise TypeError("predict_texts takes a list of strings, got one string")
+  inputs = list(inputs)
+  if not inputs:
+    return []
+  token_lists = encode_inputs(tokenizer, inputs, max_input_length)
+  if mesh is not None:
+    params = shard_params(config, params, mesh, rules)
+  else:
+    params = jax.tree.map(jnp.asarray, params)
+  vocab_limit = min(int(tokenizer.vocab_size), config.vocab_size)
+  order = sorted(range(len(inputs)), key=lambda i: -len(token_lists[i]))
+  outputs = [None] * len(inputs)
+  for batch_number, begin in enumerate(range(0, len(order), batch_size)):
+    rows = order[begin:begin + batch_size]
+    rows_padded = rows + [rows[-1]] * (batch_size - len(rows))
+    width = _bucket(max(len(token_lists[i]) for i in rows))
+    batch = np.zeros((batch_size, width), np.int32)
+    for r, i in enumerate(rows_padded):
+      batch[r, :len(token_lists[i])] = token_lists[i]
+    decoded = decode_tokens(config, params, batch, method=method, max_decode_length=max_decode_length,
+                            temperature=temperature, top_k=top_k, top_p=top_p, beam_size=beam_size,
+                            length_penalty=length_penalty, seed=seed * 1_000_003 + batch_number,
+                            eos_id=tokenizer.eos_id, vocab_limit=vocab_limit, mesh=mesh, rules=rules)
+    for r, i in enumerate(rows):
+      outputs[i] = tokenizer.decode([int(t) for t in decoded[r]])
+  return outputs
