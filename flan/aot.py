@@ -166,7 +166,10 @@ def compile_train_step(plan: Plan):
   config = model_config.get_config(plan.size, scan_layers=plan.scan_layers, remat=plan.remat,
                                    dropout_rate=plan.dropout_rate)
   data, fsdp, model_axis = plan.mesh
-  mesh = partitioning.make_mesh(data=data, fsdp=fsdp, model=model_axis, devices=target_devices(plan.target))
+  devices = target_devices(plan.target)
+  mesh = partitioning.make_mesh(data=data, fsdp=fsdp, model=model_axis, devices=devices)
+  if mesh.size != len(devices):
+    raise ValueError(f"mesh {dict(mesh.shape)} uses {mesh.size} of the {len(devices)} devices of {plan.target}")
   partitioning.check_batch_size(plan.batch_size, mesh)
   rules = partitioning.logical_rules(fsdp_embed=plan.fsdp_embed)
   model = t5.Transformer(config)
@@ -244,8 +247,26 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _with_unlimited_stack(argv) -> None:
+  """Re-executes this command with an unlimited stack: the TPU compiler's threads recurse deeply on big
+  models (a stack overflow in libtpu otherwise). Their stack size is fixed when the process starts."""
+  import resource  # pylint: disable=import-outside-toplevel
+  soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+  if soft == resource.RLIM_INFINITY or os.environ.get("FLAN_AOT_STACK_RAISED"):
+    return
+  if hard != resource.RLIM_INFINITY:
+    print(f"warning: stack limit {hard} bytes cannot be raised; large TPU compiles may crash "
+          "(run `ulimit -s unlimited` first)", file=sys.stderr)
+    return
+  resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, hard))
+  os.environ["FLAN_AOT_STACK_RAISED"] = "1"
+  os.execv(sys.executable, [sys.executable, "-m", "flan.aot", *argv])
+
+
 def main(argv=None) -> int:
   args = build_parser().parse_args(argv)
+  if args.target.startswith("tpu-") and argv is None and "jax" not in sys.modules:
+    _with_unlimited_stack(sys.argv[1:])
   try:
     input_length, target_length = parse_lengths(args.lengths)
     plan = Plan(size=args.size, mesh=parse_mesh(args.mesh), batch_size=args.batch, input_length=input_length,

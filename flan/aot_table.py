@@ -28,30 +28,42 @@ PRESETS = {
 MICROBATCH_TRIES = (1, 4, 16)
 
 
-def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s):
-  command = [sys.executable, "-m", "flan.aot", "--size", size, "--mesh", mesh, "--batch", str(batch),
-             "--lengths", lengths, "--target", f"tpu-{slice_name}", "--fsdp-embed",
-             "--microbatches", str(microbatches), "--json"]
+def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None):
+  """One `python -m flan.aot --json` run; its result is kept in results_dir (when given) and reused."""
+  flags = ["--size", size, "--mesh", mesh, "--batch", str(batch), "--lengths", lengths,
+           "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches), "--json"]
+  saved = None
+  if results_dir:
+    name = "_".join(f.lstrip("-").replace("=", "").replace(",", "").replace(":", "x") for f in flags[:-1])
+    saved = os.path.join(results_dir, name + ".json")
+    if os.path.exists(saved):
+      with open(saved, encoding="utf-8") as f:
+        return json.load(f)
   started = time.perf_counter()
   try:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+    done = subprocess.run([sys.executable, "-m", "flan.aot", *flags], capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
   except subprocess.TimeoutExpired:
-    return {"error": f"compile took longer than {timeout_s} s"}, command
+    return {"error": f"compile took longer than {timeout_s} s"}
   if done.returncode != 0:
     lines = [l for l in (done.stderr or "").splitlines() if l.startswith("error:") or "Error" in l]
-    return {"error": (lines[-1] if lines else f"exit code {done.returncode}")[:200]}, command
+    return {"error": (lines[-1] if lines else f"exit code {done.returncode}")[:200]}
   result = json.loads(done.stdout.strip().splitlines()[-1])
   result["wall_seconds"] = round(time.perf_counter() - started, 1)
-  return result, command
+  if saved:
+    os.makedirs(results_dir, exist_ok=True)
+    with open(saved, "w", encoding="utf-8") as f:
+      json.dump(result, f)
+  return result
 
 
-def plan_row(size, slice_name, batch, lengths, timeout_s, log):
+def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None):
   mesh, preset = PRESETS[slice_name]
   tried = []
   for microbatches in MICROBATCH_TRIES:
     if batch % microbatches:
       break
-    result, command = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s)
+    result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir)
     log(f"{size} on {slice_name} with {microbatches} microbatch(es): "
         + (result["error"] if "error" in result else f"{result['memory']['peak'] / aot.GIB:.2f} GiB, "
            f"fits={result['fits']} ({result['wall_seconds']} s)"))
@@ -120,13 +132,14 @@ def main(argv=None):
   parser.add_argument("--lengths", default="2048:512")
   parser.add_argument("--timeout", type=int, default=1800, help="seconds per compile")
   parser.add_argument("--out", help="markdown file to write (default: print)")
+  parser.add_argument("--results-dir", help="keep each compile's JSON here and reuse it on the next run")
   args = parser.parse_args(argv)
   unknown = [s for s in args.slices.split(",") if s not in PRESETS]
   if unknown:
     parser.error(f"unknown slices {unknown}; known: {', '.join(PRESETS)}")
   log = lambda message: print(message, file=sys.stderr, flush=True)
   started = time.perf_counter()
-  rows = [plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log)
+  rows = [plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log, args.results_dir)
           for size in args.sizes.split(",") for slice_name in args.slices.split(",")]
   command_line = "python -m flan.aot_table " + " ".join(argv if argv is not None else sys.argv[1:])
   text = render(rows, args.batch, args.lengths, command_line.strip(), time.perf_counter() - started)

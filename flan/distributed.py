@@ -193,6 +193,9 @@ def initialize(env: Optional[Mapping[str, str]] = None, *, timeout_s: int = 300)
     return group
   if jax.distributed.is_initialized():
     return group
+  if os.environ.get("JAX_PLATFORMS", "").strip().lower() == "cpu":
+    # CPU devices of several processes talk through gloo (the default in jax 0.10; set for later versions).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if group.method == "tpu_pod":
     jax.distributed.initialize(initialization_timeout=timeout_s)
   else:

@@ -1,0 +1,97 @@
+"""Ahead-of-time compile of the train step (flan.aot) on the 8 fake CPU devices: per-device memory figures
+agree with the shard sizes of the state and batch computed independently; flags and targets are checked."""
+import importlib.util
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from flan import aot
+
+PLAN = aot.Plan(size="tiny", mesh=(2, 2, 2), batch_size=8, input_length=16, target_length=8, target="cpu-8")
+
+
+def _shard_bytes(abstract_tree):
+  total = 0
+  for leaf in jax.tree.leaves(abstract_tree):
+    shard_shape = leaf.sharding.shard_shape(leaf.shape)
+    total += math.prod(shard_shape) * np.dtype(leaf.dtype).itemsize
+  return total
+
+
+@pytest.fixture(scope="module")
+def compiled_tiny():
+  compiled, mesh, seconds = aot.compile_train_step(PLAN)
+  return compiled, mesh, seconds
+
+
+def test_memory_is_per_device_and_matches_the_shards(compiled_tiny):
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  from flan.models import config as model_config  # pylint: disable=import-outside-toplevel
+  from flan.models import t5  # pylint: disable=import-outside-toplevel
+  from flan.trainer import optimizer, schedules, state  # pylint: disable=import-outside-toplevel
+  compiled, mesh, _ = compiled_tiny
+  assert dict(mesh.shape) == {"data": 2, "fsdp": 2, "model": 2}
+  report = aot.memory_report(compiled)
+
+  config = model_config.get_config("tiny", scan_layers=True, remat=True, dropout_rate=0.05)
+  tx = optimizer.make_optimizer(schedules.make_schedule())
+  abstract_state, _ = state.state_shardings(t5.Transformer(config), tx, mesh, partitioning.logical_rules())
+  state_bytes = _shard_bytes(abstract_state)
+  rows_per_device = PLAN.batch_size // 4  # batch over data x fsdp
+  # int32 features: 3 of input length (tokens, segment ids, positions), 5 of target length
+  batch_bytes = rows_per_device * 4 * (3 * PLAN.input_length + 5 * PLAN.target_length)
+  # jit drops the few arguments the step never reads (placeholder statistics of unfactored parameters)
+  assert 0.999 * (state_bytes + batch_bytes) <= report["arguments"] <= state_bytes + batch_bytes
+  # the state is donated: its buffers are reused for the new state, so it is not counted twice
+  assert 0.999 * state_bytes <= report["aliased"] <= min(state_bytes, report["outputs"])
+  assert report["peak"] == report["arguments"] + report["outputs"] - report["aliased"] + report["temporaries"]
+  # really sharded: one device holds less than the whole float32 parameter set
+  full_params = sum(math.prod(l.shape) * 4 for l in jax.tree.leaves(abstract_state.params))
+  assert _shard_bytes(abstract_state.params) < full_params
+
+
+def test_cli_prints_json(compiled_tiny, monkeypatch, capsys):
+  planned = []
+
+  def compile_once(plan):  # the step compiled by the fixture, for the same plan
+    planned.append(plan)
+    return compiled_tiny
+
+  monkeypatch.setattr(aot, "compile_train_step", compile_once)
+  assert aot.main(["--size", "tiny", "--mesh", "data=2,fsdp=2,model=2", "--batch", "8", "--lengths", "16:8",
+                   "--target", "cpu-8", "--json"]) == 0
+  result = json.loads(capsys.readouterr().out)
+  assert result["mesh_shape"] == {"data": 2, "fsdp": 2, "model": 2}
+  assert result["memory"]["peak"] > result["memory"]["arguments"] > 0
+  assert "fits" not in result  # unknown memory size for CPU targets
+  assert planned == [PLAN]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--size", "tiny", "--mesh", "data=2,pipeline=4"], "pipeline=4"),
+    (["--size", "tiny", "--lengths", "2048"], "INPUTS:TARGETS"),
+    (["--size", "tiny", "--target", "gpu-8"], "unknown target 'gpu-8'"),
+    (["--size", "tiny", "--target", "tpu-v9-8"], "unknown TPU slice 'tpu-v9-8'"),
+    (["--size", "huge", "--lengths", "16:8", "--batch", "8"], "unknown model size 'huge'"),
+    (["--size", "tiny", "--mesh", "data=3", "--lengths", "16:8", "--batch", "8"], "uses 3 of the 8 devices"),
+    (["--size", "tiny", "--mesh", "data=8", "--lengths", "16:8", "--batch", "12"], "batch size 12"),
+])
+def test_bad_arguments_are_named(argv, message, capsys):
+  assert aot.main(argv) == 2
+  assert message in capsys.readouterr().err
+
+
+def test_tpu_target_needs_libtpu(capsys):
+  if importlib.util.find_spec("libtpu") is not None:
+    pytest.skip("libtpu is installed here")
+  assert aot.main(["--size", "tiny", "--target", "tpu-v4-8", "--batch", "8", "--lengths", "16:8"]) == 2
+  assert "libtpu" in capsys.readouterr().err
+
+
+def test_slice_tables():
+  assert aot.target_device_count("tpu-v4-32") == 16 and aot.target_device_count("tpu-v5p-8") == 4
+  assert aot.target_device_count("tpu-v5e-16") == 16 and aot.hbm_bytes("tpu-v5e-16") == 16 * aot.GIB
+  assert aot.parse_mesh("model=2,data=4") == (4, 1, 2)
