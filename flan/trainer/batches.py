@@ -20,6 +20,14 @@ def make_train_iterator(name, *, batch_size, feature_lengths, pack, seed, vocab_
                                      repeat=repeat)
 
 
+def vocabulary_file(name):
+  """The SentencePiece model file behind a task/mixture's tokens, or None for synthetic data."""
+  if name == SYNTHETIC:
+    return None
+  from flan.data import vocab  # pylint: disable=import-outside-toplevel
+  return vocab.resolve_vocabulary_path()
+
+
 def to_global(batch, sharding):
   """This process's numpy rows -> global jax.Arrays laid out by `sharding` (rows over data/fsdp)."""
   return {name: jax.make_array_from_process_local_data(sharding, np.asarray(value))

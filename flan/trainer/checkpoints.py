@@ -132,8 +132,9 @@ def is_native_checkpoint(path):
 
 
 def load_params_for_inference(path):
-  """(T5Config, params as float32 numpy in the model's layout) from a flan checkpoint: a model directory
-  (latest step), its checkpoints/ directory or one step directory. Optimizer state is not read."""
+  """(T5Config, params as float32 numpy in the unscanned layout) from a flan checkpoint: a model directory
+  (latest step), its checkpoints/ directory or one step directory. Optimizer state is not read.
+  A scan_layers model comes back unscanned, with scan_layers=False in its config."""
   step_path = _checkpoint_step_path(path)
   with open(os.path.join(step_path, "model_config", "metadata"), encoding="utf-8") as f:
     config_fields = json.load(f)
@@ -144,4 +145,9 @@ def load_params_for_inference(path):
   restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata.tree)
   params = checkpointer.restore(os.path.join(step_path, "params"),
                                 args=ocp.args.PyTreeRestore(restore_args=restore_args))
-  return config, jax.tree.map(lambda x: np.asarray(x, np.float32), params)
+  params = jax.tree.map(lambda x: np.asarray(x, np.float32), params)
+  if config.scan_layers:  # callers get the unscanned (T5X) layout, as from every other loader
+    from flan.models import layout  # pylint: disable=import-outside-toplevel
+    params = jax.tree.map(np.asarray, layout.unscan_params(params, config))
+    config = config.replace(scan_layers=False)
+  return config, params

@@ -1,5 +1,7 @@
 """Checks of a run's configuration that must fail before anything is compiled, naming the bad value."""
+import logging
 import math
+import os
 
 import gin
 
@@ -16,11 +18,29 @@ def parse_gin(gin_files=(), bindings=(), search_paths=()):
   for binding in bindings:
     if "=" not in binding:
       raise ConfigError(f"gin binding {binding!r} is not of the form KEY=VALUE")
+  resolved = [_find_gin_file(path, search_paths) for path in gin_files]
+  quiet = _DropGinPathMisses()
+  logging.getLogger().addFilter(quiet)
   try:
-    gin.parse_config_files_and_bindings(list(gin_files), list(bindings), skip_unknown=False,
-                                        finalize_config=False)
+    gin.parse_config_files_and_bindings(resolved, list(bindings), skip_unknown=False, finalize_config=False)
   except (ValueError, KeyError, ImportError, IOError, SyntaxError) as error:
     raise ConfigError(f"bad gin configuration: {error}") from error
+  finally:
+    logging.getLogger().removeFilter(quiet)
+
+
+class _DropGinPathMisses(logging.Filter):
+  """gin logs an error for each search path an include is not under, even when a later one has it."""
+
+  def filter(self, record):
+    return not str(record.msg).startswith("Path not found")
+
+
+def _find_gin_file(path, search_paths):
+  for candidate in [path] + [os.path.join(directory, path) for directory in search_paths]:
+    if os.path.isfile(candidate):
+      return candidate
+  raise ConfigError(f"gin file {path!r} not found (looked as given and under {list(search_paths)})")
 
 
 def data_parallel_size(mesh_shape):

@@ -2,6 +2,7 @@
 SIGTERM (save and exit cleanly) and non-finite loss (stop with an error, keep the last good checkpoint)."""
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -176,7 +177,7 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
       if start_step >= num_steps:
         say(f"already at step {start_step} >= num_steps {num_steps}; nothing to do")
         return result
-      _write_operative_config(model_dir)
+      _write_run_files(model_dir, mixture)
       step = start_step
       host_batch = next_batch()
       started = time.perf_counter()
@@ -213,9 +214,14 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
   return result
 
 
-def _write_operative_config(model_dir):
+def _write_run_files(model_dir, mixture):
+  """config.gin (every binding of this run) and the vocabulary as spiece.model, so the model directory is
+  usable by flan-infer / flan-eval on its own."""
   if jax.process_index() != 0:
     return
   os.makedirs(model_dir, exist_ok=True)
   with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
     f.write(gin.config_str())
+  vocabulary = batches_lib.vocabulary_file(mixture)
+  if vocabulary:
+    shutil.copyfile(vocabulary, os.path.join(model_dir, "spiece.model"))
