@@ -124,7 +124,7 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict:
 
 
 def describe_shardings(params: Mapping[str, Any], shardings: Mapping[str, Any]) -> str:
-  """A table of parameter name, shape, dtype and partition spec, one row per parameter."""
+  """A table of parameter name, shape, dtype and mesh axes per dimension, one row each."""
   rows = []
   leaves = jax.tree_util.tree_leaves_with_path(params, is_leaf=_is_box)
   specs = jax.tree_util.tree_leaves(shardings,
@@ -135,8 +135,9 @@ def describe_shardings(params: Mapping[str, Any], shardings: Mapping[str, Any]) 
   for (path, leaf), sharding in zip(leaves, specs):
     value = leaf.value if _is_box(leaf) else leaf
     spec = sharding.spec if isinstance(sharding, NamedSharding) else sharding
+    spec = tuple(spec) + (None,) * (len(value.shape) - len(spec))
     rows.append((_path_name(path), str(tuple(value.shape)), str(value.dtype), str(spec)))
-  header = ("parameter", "shape", "dtype", "partition spec")
+  header = ("parameter", "shape", "dtype", "mesh axes")
   widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
   fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
   lines = [fmt(header), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows]
