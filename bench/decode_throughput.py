@@ -1,0 +1,136 @@
+"""Decoding throughput: flan's cached greedy decoding against Hugging Face `generate` on the same model.
+
+One random T5 v1.1-style model (gated-GELU, untied output layer) is built in transformers, saved as
+safetensors and imported into flan (flan.models.hf.import_hf), so both decode identical weights in float32.
+Both generate exactly --new_tokens tokens per row (EOS never ends a row) for the same batch of inputs.
+Prints tokens/s of each, the ratio flan / HF, compile time, greedy-token agreement and the machine.
+
+  .venv/bin/python bench/decode_throughput.py                       # CPU defaults (a few minutes)
+  .venv/bin/python bench/decode_throughput.py --d_model 512 --layers 8 --batch 32 --new_tokens 128
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def parse_args(argv):
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--d_model", type=int, default=256)
+  p.add_argument("--d_ff", type=int, default=1024)
+  p.add_argument("--heads", type=int, default=4)
+  p.add_argument("--d_kv", type=int, default=64)
+  p.add_argument("--layers", type=int, default=4, help="encoder and decoder layers each")
+  p.add_argument("--vocab", type=int, default=32128)
+  p.add_argument("--batch", type=int, default=8)
+  p.add_argument("--input_length", type=int, default=128)
+  p.add_argument("--new_tokens", type=int, default=64)
+  p.add_argument("--num_beams", type=int, default=1, help="1 = greedy; >1 compares beam search")
+  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--threads", type=int, default=0,
+                 help="CPU threads for both (0 = library defaults); 1 sets torch to 1 thread and XLA's CPU "
+                      "backend to single-threaded Eigen, for a like-for-like single-core comparison")
+  return p.parse_args(argv)
+
+
+def build_hf_model(args, out_dir):
+  import torch  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  torch.manual_seed(args.seed)
+  config = transformers.T5Config(
+      vocab_size=args.vocab, d_model=args.d_model, d_kv=args.d_kv, d_ff=args.d_ff, num_layers=args.layers,
+      num_decoder_layers=args.layers, num_heads=args.heads, feed_forward_proj="gated-gelu",
+      tie_word_embeddings=False, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+  model = transformers.T5ForConditionalGeneration(config).eval()
+  with torch.no_grad():  # transformers may tie the output layer on construction; make it its own weights
+    model.lm_head.weight = torch.nn.Parameter(torch.randn(args.vocab, args.d_model) * args.d_model ** -0.5)
+  model.save_pretrained(out_dir, safe_serialization=True)
+  return model
+
+
+def time_runs(fn, repeats):
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    result = fn()
+    times.append(time.perf_counter() - start)
+  return result, times
+
+
+def main(argv=None):
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  if args.threads == 1:  # must precede the jax import
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+  import jax  # pylint: disable=import-outside-toplevel
+  import torch  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+
+  from flan.models import decoding  # pylint: disable=import-outside-toplevel
+  from flan.models import hf  # pylint: disable=import-outside-toplevel
+
+  torch_device = "cuda" if torch.cuda.is_available() else "cpu"
+  if args.threads:
+    torch.set_num_threads(args.threads)
+  with tempfile.TemporaryDirectory() as tmp:
+    hf_model = build_hf_model(args, tmp).to(torch_device)
+    config, params = hf.import_hf(tmp)
+  config = config.replace(dtype="float32")
+  params = jax.tree.map(jax.numpy.asarray, params)
+
+  rng = np.random.default_rng(args.seed)
+  inputs = rng.integers(2, min(args.vocab, 32000), size=(args.batch, args.input_length)).astype(np.int32)
+  inputs[:, -1] = 1  # EOS
+  generated_tokens = args.batch * args.new_tokens
+
+  ids = torch.from_numpy(inputs.astype(np.int64)).to(torch_device)
+  hf_model.generation_config.eos_token_id = None  # every row generates new_tokens tokens, as flan's below
+
+  def run_hf():
+    with torch.no_grad():
+      out = hf_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.new_tokens,
+                              min_new_tokens=args.new_tokens, do_sample=False, num_beams=args.num_beams,
+                              decoder_start_token_id=0, pad_token_id=0,
+                              **({"length_penalty": 0.0} if args.num_beams > 1 else {}))
+    if torch_device == "cuda":
+      torch.cuda.synchronize()
+    return out.cpu().numpy()[:, 1:]
+
+  method = "greedy" if args.num_beams == 1 else "beam"
+
+  def run_flan():
+    return decoding.decode_tokens(config, params, inputs, method=method, beam_size=args.num_beams,
+                                  length_penalty=0.0, max_decode_length=args.new_tokens, eos_id=-1)
+
+  start = time.perf_counter()
+  run_flan()
+  flan_first = time.perf_counter() - start
+  flan_out, flan_times = time_runs(run_flan, args.repeats)
+  run_hf()  # warm-up
+  hf_out, hf_times = time_runs(run_hf, args.repeats)
+
+  flan_time, hf_time = statistics.median(flan_times), statistics.median(hf_times)
+  flan_tps, hf_tps = generated_tokens / flan_time, generated_tokens / hf_time
+  agreement = float(np.mean(flan_out[:, :hf_out.shape[1]] == hf_out)) if hf_out.shape == flan_out.shape else None
+  print(f"machine: {platform.platform()}; {platform.processor() or platform.machine()}; "
+        f"{os.cpu_count()} CPUs; jax {jax.__version__} on {jax.devices()[0].device_kind} "
+        f"x{jax.device_count()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; torch {torch.__version__} on {torch_device} ({torch.get_num_threads()} threads); "
+        f"transformers {transformers.__version__}; load average {os.getloadavg()[0]:.1f}")
+  print(f"model: d_model={args.d_model} d_ff={args.d_ff} heads={args.heads}x{args.d_kv} layers={args.layers}+"
+        f"{args.layers} vocab={args.vocab}, float32; batch={args.batch} input_length={args.input_length} "
+        f"new_tokens={args.new_tokens} {method}" + (f" beams={args.num_beams}" if args.num_beams > 1 else ""))
+  print(f"flan  decode_tokens: {flan_tps:10.1f} tokens/s (median {flan_time:.3f}s of {args.repeats}; "
+        f"first call incl. compile {flan_first:.2f}s)")
+  print(f"HF    generate     : {hf_tps:10.1f} tokens/s (median {hf_time:.3f}s of {args.repeats})")
+  print(f"ratio flan / HF    : {flan_tps / hf_tps:.2f}x")
+  if agreement is not None:
+    print(f"greedy/beam token agreement with HF: {100 * agreement:.1f}%")
+
+
+if __name__ == "__main__":
+  main()
