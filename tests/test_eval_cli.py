@@ -126,3 +126,18 @@ def test_clear_errors(shared_data, tmp_path):
   with pytest.raises(ValueError, match="749 of 750 mgsm prompts have no prediction"):
     runner.run(["mgsm"], benchmarks.DataDirs(mgsm_dir=str(shared_data / "mgsm_sample")),
                predictions_path=tmp_path / "p.jsonl")
+
+
+def test_cli_decodes_a_checkpoint_end_to_end(shared_data, tmp_path):
+  """--checkpoint: load (HF fixture) -> prompts -> predict_texts -> scores and files."""
+  fixture = pathlib.Path(__file__).parent / "fixtures" / "hf_tiny_t5"
+  if not (fixture / "model.safetensors").is_file():
+    pytest.skip(f"{fixture} is absent")
+  cli.main([f"--checkpoint={fixture}", f"--spiece_model={shared_data / 't5_spiece' / 'spiece.model'}",
+            f"--tydiqa_dir={shared_data / 'tydiqa_sample'}", "--benchmarks=tydiqa", "--max_per_subset=2",
+            "--max_input_length=32", "--direct_decode_length=4", "--batch_size=2",
+            f"--output_dir={tmp_path}"])
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["benchmarks"]["tydiqa"]["count"] == 4
+  scored = [json.loads(l) for l in (tmp_path / "scored_tydiqa.jsonl").read_text().splitlines()]
+  assert len(scored) == 4 and all(isinstance(r["answer"], str) for r in scored)

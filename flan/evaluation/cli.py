@@ -24,12 +24,13 @@ FLAG_TYPES = {
     "predictions": str, "output_dir": str, "export_prompts": str, "model_name": str,
     "max_per_subset": int, "num_samples": int, "batch_size": int, "method": str,
     "direct_decode_length": int, "cot_decode_length": int, "max_input_length": int,
-    "temperature": float, "top_k": int, "top_p": float, "beam_size": int,
+    "temperature": float, "top_k": int, "top_p": float, "beam_size": int, "model_parallel": int,
 }
 
 
 def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direct_decode_length,
-                          cot_decode_length, max_input_length, temperature, top_k, top_p, beam_size):
+                          cot_decode_length, max_input_length, temperature, top_k, top_p, beam_size,
+                          model_parallel):
   """predictor(prompts, benchmark, sample_index) decoding with the checkpoint's model."""
   from flan.models import decoding  # pylint: disable=import-outside-toplevel
   from flan.models import pretrained  # pylint: disable=import-outside-toplevel
@@ -43,6 +44,17 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
     spiece_model = str(found)
   config, params = pretrained.load_pretrained(checkpoint)
   tokenizer = tokenizer_lib.Tokenizer(spiece_model)
+  mesh = None
+  if model_parallel:  # shard over all devices: batch over "data", weights over "model"
+    import jax  # pylint: disable=import-outside-toplevel
+    from flan import partitioning  # pylint: disable=import-outside-toplevel
+    mesh = partitioning.make_mesh(data=-1, model=model_parallel)
+    partitioning.check_batch_size(batch_size, mesh)
+    params = decoding.shard_params(config, params, mesh)
+    print(f"decoding on mesh {dict(mesh.shape)} ({jax.device_count()} devices)", file=sys.stderr)
+  else:
+    import jax  # pylint: disable=import-outside-toplevel
+    params = jax.tree.map(jax.numpy.asarray, params)  # on the device once, not per batch
 
   def predictor(prompts, benchmark, sample_index):
     length = cot_decode_length if benchmark in benchmarks_lib.CHAIN_OF_THOUGHT else direct_decode_length
@@ -53,7 +65,8 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
       options = {"method": "sample", "temperature": temperature, "top_k": top_k, "top_p": top_p,
                  "seed": sample_index}
     return decoding.predict_texts(config, params, tokenizer, prompts, max_decode_length=length,
-                                  batch_size=batch_size, max_input_length=max_input_length, **options)
+                                  batch_size=batch_size, max_input_length=max_input_length, mesh=mesh,
+                                  **options)
 
   return predictor
 
@@ -64,7 +77,7 @@ def evaluate(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiq
              spiece_model=None, predictions=None, output_dir=None, export_prompts=None, model_name=None,
              max_per_subset=None, num_samples=1, batch_size=8, method="greedy", direct_decode_length=64,
              cot_decode_length=256, max_input_length=2048, temperature=0.7, top_k=40, top_p=1.0,
-             beam_size=4, random_scores=None):
+             beam_size=4, model_parallel=0, random_scores=None):
   """Builds the prompts and exports, decodes or scores them; returns the results dict (or None)."""
   names = benchmarks_lib.resolve_names(benchmarks)
   dirs = benchmarks_lib.DataDirs(
@@ -88,7 +101,7 @@ def evaluate(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiq
         checkpoint, spiece_model, method=method, batch_size=batch_size,
         direct_decode_length=direct_decode_length, cot_decode_length=cot_decode_length,
         max_input_length=max_input_length, temperature=temperature, top_k=top_k, top_p=top_p,
-        beam_size=beam_size)
+        beam_size=beam_size, model_parallel=model_parallel)
   results, records = runner.run(names, dirs, predictor=predictor, predictions_path=predictions,
                                 num_samples=num_samples, max_per_subset=max_per_subset,
                                 random_overrides=random_scores, chunk_size=max(batch_size * 8, 64))
