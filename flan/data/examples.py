@@ -19,6 +19,24 @@ import tensorflow as tf
 _READ_BATCH = 256
 
 
+def _import(module: str) -> None:
+  try:
+    if module.endswith(".py"):  # a file path: import it under its file name
+      path = pathlib.Path(module)
+      spec = importlib.util.spec_from_file_location(path.stem, path)
+      if spec is None or not path.is_file():
+        raise ImportError(f"no Python file {module!r}")
+      loaded = importlib.util.module_from_spec(spec)
+      sys.modules[spec.name] = loaded
+      spec.loader.exec_module(loaded)
+    else:
+      importlib.import_module(module)
+  except ImportError:
+    raise
+  except Exception as error:  # registration code failing at import: name the module
+    raise ImportError(f"importing {module!r} failed: {type(error).__name__}: {error}") from error
+
+
 def import_registrations(extra_modules: Iterable[str] = ()) -> None:
   """Imports every module of flan.mixtures and the extra modules (dotted names or .py paths)."""
   try:
@@ -27,17 +45,9 @@ def import_registrations(extra_modules: Iterable[str] = ()) -> None:
     package = None
   if package is not None and hasattr(package, "__path__"):
     for info in pkgutil.iter_modules(package.__path__):
-      importlib.import_module(f"flan.mixtures.{info.name}")
+      _import(f"flan.mixtures.{info.name}")
   for module in extra_modules:
-    if module.endswith(".py"):  # a file path: import it under its file name
-      spec = importlib.util.spec_from_file_location(pathlib.Path(module).stem, module)
-      if spec is None or not pathlib.Path(module).is_file():
-        raise ImportError(f"no Python file {module!r}")
-      loaded = importlib.util.module_from_spec(spec)
-      sys.modules[spec.name] = loaded
-      spec.loader.exec_module(loaded)
-    else:
-      importlib.import_module(module)
+    _import(module)
 
 
 def registered_names() -> List[str]:
