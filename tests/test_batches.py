@@ -178,3 +178,11 @@ def test_bad_arguments_fail_clearly():
   state = _iterator(seed=1).get_state()
   with pytest.raises(ValueError, match="seed=1 but this iterator has seed=2"):
     _iterator(seed=2).set_state(state)
+
+
+def test_shard_defaults_to_jax_process():
+  it = batches.make_batch_iterator("test_batches_a", feature_lengths=LENGTHS, batch_size=4,
+                                   chunk_size=64)
+  assert (it.config.shard_index, it.config.num_shards) == (0, 1)
+  with pytest.raises(ValueError, match="give both shard_index and num_shards"):
+    batches.make_batch_iterator("test_batches_a", batch_size=4, shard_index=0)
