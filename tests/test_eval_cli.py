@@ -141,3 +141,18 @@ def test_cli_decodes_a_checkpoint_end_to_end(shared_data, tmp_path):
   assert results["benchmarks"]["tydiqa"]["count"] == 4
   scored = [json.loads(l) for l in (tmp_path / "scored_tydiqa.jsonl").read_text().splitlines()]
   assert len(scored) == 4 and all(isinstance(r["answer"], str) for r in scored)
+
+
+def test_mmlu_cot_prompt_file_is_used_verbatim(tmp_path):
+  root = _write_full_layout(tmp_path / "data")
+  prompts = {f"subject_{s:02d}": f"Header {s}.\n\nQ: shot\n(A) a (B) b (C) c (D) d\nA: Let's think step by step. "
+             "Because. The answer is (B).\n\n" for s in range(57)}
+  (root / "mmlu" / "mmlu-cot.json").write_text(json.dumps(prompts))
+  (examples, note), = runner.collect_examples(["mmlu_cot"], benchmarks.DataDirs(data_dir=str(root))).values()
+  assert "mmlu-cot.json" in note
+  assert examples[0].prompt == (prompts["subject_00"].rstrip() + "\n\nQ: Question 0.0, with a comma?\n"
+                                "(A) w (B) x (C) y (D) z\nA: Let's think step by step.")
+  del prompts["subject_03"]
+  (root / "mmlu" / "mmlu-cot.json").write_text(json.dumps(prompts))
+  with pytest.raises(readers.EvalDataError, match="no CoT prompt for MMLU subject.*subject_03"):
+    runner.collect_examples(["mmlu_cot"], benchmarks.DataDirs(data_dir=str(root)))

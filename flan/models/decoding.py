@@ -276,6 +276,8 @@ def predict_texts(config: T5Config, params, tokenizer, inputs: Sequence[str], *,
     return []
   token_lists = encode_inputs(tokenizer, inputs, max_input_length)
   if mesh is not None:
+    from flan import partitioning  # pylint: disable=import-outside-toplevel
+    partitioning.check_batch_size(batch_size, mesh)
     params = shard_params(config, params, mesh, rules)
   else:
     params = jax.tree.map(jnp.asarray, params)
