@@ -201,16 +201,20 @@ def test_cached_decoding_equals_full_forward(scan_layers):
   layer = cache["decoder"]["layers" if scan_layers else "layers_0"]["self_attention"]
   assert layer["cached_key"].shape == lead + (2, length, 4, 8)
   assert layer["cache_index"].shape == lead
+  cross = cache["decoder"]["layers" if scan_layers else "layers_0"]["encoder_decoder_attention"]
+  assert cross["cached_key"].shape == lead + (2, 10, 4, 8)
 
   @jax.jit
-  def step(cache, token):
+  def step(cache, encoded, token):
     logits, state = model.apply({"params": params, "cache": cache}, encoded, enc, token,
                                 decode=True, max_decode_length=length, mutable=["cache"],
                                 method=Transformer.decode)
     return logits, state["cache"]
 
   for t in range(length):
-    logits, cache = step(cache, dec[:, t:t + 1])
+    # cross-attention keys/values come from the cache after the first step.
+    logits, cache = step(cache, encoded if t == 0 else jnp.zeros_like(encoded),
+                         dec[:, t:t + 1])
     np.testing.assert_allclose(np.asarray(logits)[:, 0], full[:, t], atol=1e-5, rtol=1e-5,
                                err_msg=f"step {t}")
 

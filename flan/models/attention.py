@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from flan.models.layers import Dense, JoinedDense
+from flan.models.layers import Dense, JoinedDense, dense_apply
 
 attention_kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
 # jax.nn.dot_product_attention fills masked logits with the same value.
@@ -70,17 +70,28 @@ class MultiHeadAttention(nn.Module):
 
   @nn.compact
   def __call__(self, inputs_q, inputs_kv, mask=None, bias=None, deterministic: bool = True,
-               decode: bool = False):
+               decode: bool = False, decode_fixed_kv: bool = False):
     """inputs_q [b,q,emb], inputs_kv [b,k,emb]; mask bool and bias float32 broadcastable to
-    [b,heads,q,k]. With decode=True (self-attention only) keys/values go to the cache."""
+    [b,heads,q,k].
+
+    decode=True (causal self-attention): one query per call; keys/values accumulate in
+    the cache. decode_fixed_kv=True (cross-attention while decoding): `inputs_kv` is the
+    same at every step, so its keys/values are projected at the first step (cache_index
+    0) and read from the cache afterwards.
+    """
     heads_kv = (self.num_heads, self.head_dim)
     project = lambda name, init: Dense(heads_kv, ("embed", "joined_kv"), self.dtype,
                                        kernel_init=init, name=name)
-    query = project("query", query_kernel_init(self.head_dim))(inputs_q)
-    key = project("key", attention_kernel_init)(inputs_kv)
-    value = project("value", attention_kernel_init)(inputs_kv)
     names = ("batch", "length", "heads", "kv")
+    query = project("query", query_kernel_init(self.head_dim))(inputs_q)
     query = nn.with_logical_constraint(query, names)
+    if decode_fixed_kv and self.has_variable("cache", "cached_key"):
+      key, value = self._fixed_kv_from_cache(inputs_kv)
+    else:
+      key = project("key", attention_kernel_init)(inputs_kv)
+      value = project("value", attention_kernel_init)(inputs_kv)
+      if decode_fixed_kv:  # model.init: create the cache
+        self._fixed_kv_cache(key, value)
     key = nn.with_logical_constraint(key, names)
     value = nn.with_logical_constraint(value, names)
 
@@ -102,6 +113,38 @@ class MultiHeadAttention(nn.Module):
     out = JoinedDense(inputs_q.shape[-1], 2, ("joined_kv", "embed"), self.dtype,
                       kernel_init=attention_kernel_init, name="out")(out)
     return nn.with_logical_constraint(out, ("batch", "length", "embed"))
+
+  def _fixed_kv_cache(self, key, value):
+    return (self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype),
+            self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype),
+            self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32)))
+
+  def _fixed_kv_from_cache(self, inputs_kv):
+    """Keys/values of `inputs_kv`: projected when cache_index is 0, else the cached ones."""
+    params = nn.unbox(self.variables["params"])
+    kernels = (params["key"]["kernel"], params["value"]["kernel"])
+    batch, length, heads, head_dim = self.variables["cache"]["cached_key"].shape
+    if inputs_kv.shape[:2] != (batch, length):
+      raise ValueError(f"cross-attention inputs have shape {tuple(inputs_kv.shape)} but the "
+                       f"decode cache was made for [batch, length] = [{batch}, {length}]")
+    cached_key, cached_value, cache_index = self._fixed_kv_cache(
+        jax.ShapeDtypeStruct((batch, length, heads, head_dim), self.dtype),
+        jax.ShapeDtypeStruct((batch, length, heads, head_dim), self.dtype))
+
+    def project(inputs_kv, cached):
+      del cached
+      return tuple(dense_apply(inputs_kv, kernel, (heads, head_dim), self.dtype).astype(c.dtype)
+                   for kernel, c in zip(kernels, (cached_key.value, cached_value.value)))
+
+    def reuse(inputs_kv, cached):
+      del inputs_kv
+      return cached
+
+    key, value = jax.lax.cond(cache_index.value == 0, project, reuse, inputs_kv,
+                              (cached_key.value, cached_value.value))
+    cached_key.value, cached_value.value = key, value
+    cache_index.value = cache_index.value + 1
+    return key, value
 
   def _update_cache(self, key, value, mask):
     """Writes this step's key/value at cache_index; masks cache slots not yet written.

@@ -42,9 +42,14 @@ class Dense(nn.Module):
     features = tuple(self.features)
     kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
                         (x.shape[-1], int(np.prod(features))), jnp.float32)
-    kernel = jnp.asarray(kernel, self.dtype).reshape((x.shape[-1],) + features)
-    x = jnp.asarray(x, self.dtype)
-    return jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+    return dense_apply(x, kernel, features, self.dtype)
+
+
+def dense_apply(x, kernel, features, dtype):
+  """x [..., in] @ kernel [in, prod(features)] -> [..., *features], computed in `dtype`."""
+  kernel = jnp.asarray(kernel, dtype).reshape((x.shape[-1],) + tuple(features))
+  x = jnp.asarray(x, dtype)
+  return jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
 
 
 class JoinedDense(nn.Module):

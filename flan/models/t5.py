@@ -91,7 +91,8 @@ class DecoderLayer(nn.Module):
     y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_cross_attention_layer_norm")(x)
     # T5 has no position bias in cross-attention.
     y = attention("encoder_decoder_attention")(y, encoded, cross_mask, None,
-                                               deterministic=self.deterministic)
+                                               deterministic=self.deterministic,
+                                               decode_fixed_kv=self.decode)
     x = x + dropout(y)
     y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_mlp_layer_norm")(x)
     y = MlpBlock(cfg.mlp_dim, cfg.feed_forward, cfg.dropout_rate, dtype, name="mlp")(
