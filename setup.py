@@ -39,6 +39,16 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest==9.2.0", "pytest-xdist==3.8.0"],
+        # Peers for bench/ (Hugging Face PyTorch T5) and the golden-fixture script in tests/.
+        "bench": ["torch==2.14.1", "transformers==5.24.0"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "flan-train=flan.train:main",
+            "flan-eval=flan.evaluation.cli:main",
+            "flan-infer=flan.infer:main",
+            "flan-convert=flan.convert:main",
+            "flan-data=flan.data.cli:main",
+        ],
+    },
 )
