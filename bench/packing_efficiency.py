@@ -70,8 +70,8 @@ def main(argv=None):
     examples_lib.import_registrations(args.module)
   name = args.name if args.name is not None else ("" if args.cot_dir else default_name())
   if name:
-    examples, _ = stats.read_examples(name, split="train", feature_lengths=args.lengths,
-                                      count=args.examples)
+    examples = stats.read_examples(name, split="train", feature_lengths=args.lengths,
+                                   count=args.examples).examples
     source = f"registered {name!r}"
   else:
     cot_dir = args.cot_dir or DEFAULT_COT_DIR

@@ -113,8 +113,8 @@ def _percent(x: float) -> str:
 def stats_report(name: str, lengths: dict, count: int, split: str, seed: int,
                  chunk_size: int) -> List[str]:
   from flan.data import stats  # pylint: disable=import-outside-toplevel
-  examples, read_seconds = stats.read_examples(name, split=split, feature_lengths=lengths,
-                                               count=count, seed=seed)
+  read = stats.read_examples(name, split=split, feature_lengths=lengths, count=count, seed=seed)
+  examples = read.examples
   if not examples:
     return [f"{name} has no examples in split {split!r}"]
   out = [f"{name} [{split}]: {len(examples)} examples, lengths inputs {lengths['inputs']} / "
@@ -135,8 +135,8 @@ def stats_report(name: str, lengths: dict, count: int, split: str, seed: int,
     out.append(f"{result.packer:<8} {result.rows:>8d} {_percent(result.inputs_fill):>12} "
                f"{_percent(result.targets_fill):>13} {result.examples_per_second:>11.0f}")
   out.append(f"rows: flan/seqio = {ours.rows / max(theirs.rows, 1):.3f}  (fewer rows = less padding)")
-  out.append(f"reading (templating + tokenizing, incl. pipeline start): "
-             f"{len(examples) / read_seconds:.0f} examples/s")
+  out.append(f"reading (templating + tokenizing): {read.examples_per_second:.0f} examples/s "
+             f"after {read.start_seconds:.1f} s to start the pipeline")
   return out
 
 

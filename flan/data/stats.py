@@ -19,9 +19,21 @@ PERCENTILES = (50, 90, 95, 99, 100)
 Example = Tuple[np.ndarray, np.ndarray]
 
 
+@dataclasses.dataclass
+class ReadResult:
+  examples: List[Example]
+  start_seconds: float  # building the pipeline and producing the first example
+  read_seconds: float   # producing the rest
+
+  @property
+  def examples_per_second(self) -> float:
+    rest = len(self.examples) - 1
+    return rest / self.read_seconds if rest > 0 and self.read_seconds else float("nan")
+
+
 def read_examples(name: str, *, split: str, feature_lengths: Mapping[str, int], count: int,
-                  seed: int = 0) -> Tuple[List[Example], float]:
-  """Up to `count` untruncated examples of `name` (fewer when a task runs out) and the seconds taken."""
+                  seed: int = 0) -> ReadResult:
+  """Up to `count` untruncated examples of `name` (fewer when a task runs out), timed."""
   provider = examples_lib.get_provider(name)
   # A mixture stops when its first task runs out unless repeated; a task is read once through.
   repeat = isinstance(provider, seqio.Mixture)
@@ -29,8 +41,11 @@ def read_examples(name: str, *, split: str, feature_lengths: Mapping[str, int], 
   dataset = examples_lib.token_dataset(
       provider, split=split, feature_lengths=feature_lengths, seed=seed, shuffle=True,
       repeat=repeat, shard_index=0, num_shards=1)
-  examples = examples_lib.ExampleReader(dataset).read(count)
-  return examples, time.perf_counter() - start
+  reader = examples_lib.ExampleReader(dataset)
+  examples = reader.read(1)
+  started = time.perf_counter()
+  examples += reader.read(count - 1) if count > 1 else []
+  return ReadResult(examples, started - start, time.perf_counter() - started)
 
 
 def length_summary(examples: List[Example], feature_lengths: Mapping[str, int]) -> Dict[str, dict]:
