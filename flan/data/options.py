@@ -43,7 +43,7 @@ STYLES: Sequence[OptionsStyle] = (
 
 def render_options(style: OptionsStyle, options: Sequence[str], answer: str) -> tuple[str, str]:
   """Returns (options block, target answer). Options are data: inserted verbatim."""
-  if style.labels is not None and answer not in options:
+  if style.labels is not None and (answer not in options or len(options) > len(string.ascii_uppercase)):
     style = FIXED_STYLE  # an answer outside the options cannot be labelled
   items = []
   for index, option in enumerate(options):

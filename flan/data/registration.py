@@ -36,6 +36,7 @@ class DatasetSpec:
   field_map: TF function from a raw example to the family's fields, `answer`, and (families with
     options) `options`, a 1-D string tensor; None when the source already yields those fields.
   filter_fn: TF predicate on raw examples (e.g. drop unlabelled test rows).
+  transform: dataset -> dataset after filtering, before the field map (e.g. per-subtask caps).
   variants: suffixes to register (default: all the family supports, see flan.data.variants).
   group_field: few-shot exemplars must share this field's value with the query.
   """
@@ -44,6 +45,7 @@ class DatasetSpec:
   family: str | templates.TemplateFamily
   field_map: FieldMap | None = None
   filter_fn: Callable[[Mapping[str, tf.Tensor]], tf.Tensor] | None = None
+  transform: Callable[[tf.data.Dataset], tf.data.Dataset] | None = None
   postprocess_fn: Callable[..., Any] | None = None
   metric_fns: Sequence[Callable[..., Any]] = ()
   variants: Sequence[str] | None = None
@@ -65,10 +67,15 @@ def _required_fields(family: templates.TemplateFamily) -> list[str]:
 
 
 def canonical_dataset(spec: DatasetSpec, dataset: tf.data.Dataset) -> tf.data.Dataset:
-  """Raw examples -> dict of scalar strings (options joined with sources.OPTION_SEPARATOR)."""
+  """Raw examples -> dict of scalar strings (options joined with sources.OPTION_SEPARATOR).
+
+  Examples whose answer is empty (unlabelled rows) are dropped.
+  """
   family = template_families.get_family(spec.family)
   if spec.filter_fn is not None:
     dataset = dataset.filter(spec.filter_fn)
+  if spec.transform is not None:
+    dataset = spec.transform(dataset)
   if spec.field_map is not None:
     dataset = dataset.map(spec.field_map, num_parallel_calls=tf.data.AUTOTUNE)
   available = set(dataset.element_spec)
@@ -89,7 +96,8 @@ def canonical_dataset(spec: DatasetSpec, dataset: tf.data.Dataset) -> tf.data.Da
       out[key] = value
     return out
 
-  return dataset.map(to_strings, num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.map(to_strings, num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.filter(lambda ex: tf.strings.length(ex["answer"]) > 0)  # unlabelled examples
 
 
 def _example_from_strings(keys: Sequence[str], values: Sequence[bytes]) -> rendering.Example:

@@ -7,7 +7,7 @@ FAMILIES: dict[str, TemplateFamily] = {
     family.name: family for family in (
         classification.NLI, classification.PARAPHRASE, classification.SENTIMENT, classification.TOPIC,
         classification.ACCEPTABILITY, classification.WORD_SENSE, classification.SIMILARITY,
-        qa.YES_NO_QA, qa.MULTIPLE_CHOICE, qa.COMPLETION, qa.COREFERENCE, qa.EXTRACTIVE_QA, qa.CLOSED_QA,
+        qa.YES_NO_QA, qa.MULTIPLE_CHOICE, qa.MC_QUESTION, qa.COMPLETION, qa.COREFERENCE, qa.EXTRACTIVE_QA, qa.CLOSED_QA,
         generation.SUMMARIZATION, generation.TITLE, generation.TRANSLATION, generation.DATA_TO_TEXT,
         generation.INSTRUCTIONS, cot.COT, *demo.ALL,
     )

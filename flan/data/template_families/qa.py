@@ -47,6 +47,27 @@ MULTIPLE_CHOICE = TemplateFamily(
     ),
 )
 
+MC_QUESTION = TemplateFamily(
+    name="mc_question",
+    fields=("question",),
+    has_options=True,
+    templates=(
+        Template("{question}{options}"),
+        Template("Question: {question}{options}"),
+        Template("Pick the right answer.\n\n{question}{options}"),
+        Template("{question}\nWhich choice is correct?{options}"),
+        Template("Answer this multiple-choice question: {question}{options}"),
+        Template("Here is a question: {question}\nWhat is the best answer?{options}"),
+        Template("Q: {question}{options}"),
+        Template("Test question. {question}{options}"),
+        Template("Choose wisely.\n{question}{options}"),
+        Template("{question}\n\nSelect the answer that fits best.{options}"),
+    ),
+    inverted=(
+        Template("Write a question whose correct answer is \"{answer}\".", "{question}"),
+    ),
+)
+
 COMPLETION = TemplateFamily(
     name="completion",
     fields=("context",),
