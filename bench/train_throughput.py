@@ -136,7 +136,7 @@ def time_hf(config, batches, args):
     loss = step(batch)
   sync()
   seconds = (time.perf_counter() - started) / (len(tensors) - 2)
-  return seconds, float(loss)
+  return seconds, float(loss.detach())
 
 
 def machine(args):
@@ -184,7 +184,8 @@ def main(argv=None):
       line += f" | HF {hf_tps:10,.0f} tok/s ({hf_s * 1000:8.1f} ms/step"
       if peak:
         line += f", MFU {step_flops / hf_s / peak * 100:5.1f}%"
-      line += f") | flan/HF {flan_tps / hf_tps:5.2f}x | last loss flan {flan_loss:.3f} HF {hf_loss:.3f}"
+      line += (f") | flan/HF {flan_tps / hf_tps:5.2f}x | last loss flan {flan_loss:.3f} HF {hf_loss:.3f} "
+               "(different random inits)")
       rows.append((size, flan_tps, hf_tps))
     print(line, flush=True)
   if rows:

@@ -14,28 +14,12 @@ import time
 HELDOUT_EXAMPLES_PER_TASK = 64
 
 
-def _heldout_examples(count):
-  """{task: [(input text, target text)]} from each held-out task's validation split."""
-  import seqio  # pylint: disable=import-outside-toplevel
-  from flan.data import demo  # pylint: disable=import-outside-toplevel  # registers the tasks
-  examples = {}
-  for task in demo.HELDOUT_TASKS:
-    dataset = seqio.get_mixture_or_task(task).get_dataset(sequence_length=None, split="validation",
-                                                          shuffle=False)
-    examples[task] = [(row["inputs_pretokenized"].decode(), row["targets_pretokenized"].decode())
-                      for row in dataset.take(count).as_numpy_iterator()]
-  return examples
-
-
-def accuracy(config, params, tokenizer, examples):
-  """{task: exact-match accuracy of greedy predictions} and a few (input, prediction, target) samples."""
-  from flan.models import decoding  # pylint: disable=import-outside-toplevel
+def heldout_accuracy(config, params, tokenizer, examples):
+  """{task: exact-match accuracy of greedy predictions} and one (input, prediction, target) per task."""
+  from flan.trainer import evaluation  # pylint: disable=import-outside-toplevel
   scores, samples = {}, []
   for task, pairs in examples.items():
-    predictions = decoding.predict_texts(config, params, tokenizer, [x for x, _ in pairs], method="greedy",
-                                         max_decode_length=16, batch_size=32)
-    correct = [p.strip() == y.strip() for p, (_, y) in zip(predictions, pairs)]
-    scores[task] = sum(correct) / len(correct)
+    scores[task], predictions = evaluation.exact_match_accuracy(config, params, tokenizer, pairs)
     samples.append((pairs[0][0], predictions[0], pairs[0][1]))
   return scores, samples
 
@@ -82,9 +66,11 @@ def main(argv=None):
   from flan.trainer import config_checks
   config_checks.parse_gin(["local/demo.gin"], bindings, train.default_search_paths())
   config = get_config()
-  examples = _heldout_examples(HELDOUT_EXAMPLES_PER_TASK)
+  from flan.data import demo
+  from flan.trainer import evaluation
+  examples = {task: evaluation.text_examples(task, HELDOUT_EXAMPLES_PER_TASK) for task in demo.HELDOUT_TASKS}
   random_params = state_lib.unbox(t5.Transformer(config).init(jax.random.key(0), *state_lib.init_inputs())["params"])
-  before, before_samples = accuracy(config, random_params, tokenizer, examples)
+  before, before_samples = heldout_accuracy(config, random_params, tokenizer, examples)
   _print_accuracy("held-out accuracy BEFORE training (random init, seed 0, the run's own init):", before,
                   before_samples)
 
@@ -95,7 +81,7 @@ def main(argv=None):
   print(f"loss: first step {first:.3f} -> mean of the last 10 steps {last:.3f}")
 
   saved_config, params = checkpoints.load_params_for_inference(model_dir)
-  after, after_samples = accuracy(saved_config, params, tokenizer, examples)
+  after, after_samples = heldout_accuracy(saved_config, params, tokenizer, examples)
   _print_accuracy(f"held-out accuracy AFTER {result['step']} steps (params read back from the checkpoint):",
                   after, after_samples)
   mean = lambda scores: sum(scores.values()) / len(scores)

@@ -74,6 +74,9 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoints_then_truncated_latest_fa
   for path in (pathlib.Path(checkpoints.checkpoint_dir(model_dir)) / "4").rglob("*"):
     if path.is_file() and path.parent.name == "d":
       path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-  with pytest.warns(RuntimeWarning, match=r"step 4 .* could not be read .*falling back to step 2"):
+  with pytest.warns(RuntimeWarning, match=r"step 4 .* could not be read .* moved to .*falling back to step 2"):
     _, iterator_state, step = _restore(model_dir, config)
   assert step == 2 and iterator_state["batches_read"] == 2
+  # the unreadable step is moved aside, so the resumed run can write step 4 again
+  assert checkpoints.Checkpointer(model_dir).all_steps() == [2]
+  assert len(list((model_dir / "unreadable_checkpoints").iterdir())) == 1

@@ -9,7 +9,9 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
+import warnings
 
 import jax
 import numpy as np
@@ -82,15 +84,27 @@ class Checkpointer:
         restored = self._restore(step, abstract_state)
       except Exception as error:  # pylint: disable=broad-except  # any read failure means "not usable"
         previous = steps[-position - 2] if position + 1 < len(steps) else None
+        moved_to = self._set_aside(step)
         message = (f"checkpoint step {step} in {self.directory} could not be read "
-                   f"({type(error).__name__}: {str(error)[:300]}); "
+                   f"({type(error).__name__}: {str(error)[:300]}); moved to {moved_to}; "
                    + (f"falling back to step {previous}" if previous is not None else "no older checkpoint"))
         log.warning(message)
-        import warnings  # pylint: disable=import-outside-toplevel
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         continue
       return restored
     return None
+
+  def _set_aside(self, step):
+    """Moves an unreadable step out of the way (so the run can save that step again); returns where to."""
+    target = os.path.join(os.path.dirname(self.directory), "unreadable_checkpoints", f"{step}-{int(time.time())}")
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(os.path.join(self.directory, str(step)), target)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+      multihost_utils.sync_global_devices(f"flan_set_aside_checkpoint_{step}")
+    self.manager.reload()
+    return target
 
   def _restore(self, step, abstract_state):
     restored = self.manager.restore(step, args=ocp.args.Composite(

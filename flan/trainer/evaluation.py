@@ -1,4 +1,5 @@
-"""Periodic evaluation during training: teacher-forced loss and token accuracy on eval tasks."""
+"""Evaluation during training: teacher-forced loss and token accuracy on eval tasks, and (optionally)
+greedy predictions scored by exact match against the targets."""
 import jax
 import numpy as np
 
@@ -6,11 +7,35 @@ from flan.trainer import batches as batches_lib
 from flan.trainer import step as step_lib
 
 
+def text_examples(task, count, split="validation"):
+  """The first `count` (input text, target text) pairs of a registered seqio task's split."""
+  import seqio  # pylint: disable=import-outside-toplevel  # TensorFlow: only when text eval is asked for
+  from flan.data import examples  # pylint: disable=import-outside-toplevel
+  examples.import_registrations()
+  dataset = seqio.get_mixture_or_task(task).get_dataset(sequence_length=None, split=split, shuffle=False)
+  return [(row["inputs_pretokenized"].decode(), row["targets_pretokenized"].decode())
+          for row in dataset.take(count).as_numpy_iterator()]
+
+
+def exact_match_accuracy(config, params, tokenizer, pairs, *, max_decode_length=16, batch_size=32, mesh=None,
+                         rules=None):
+  """(fraction of greedy predictions equal to the target after stripping spaces, predictions)."""
+  from flan.models import decoding  # pylint: disable=import-outside-toplevel
+  predictions = decoding.predict_texts(config, params, tokenizer, [x for x, _ in pairs], method="greedy",
+                                       max_decode_length=max_decode_length, batch_size=batch_size, mesh=mesh,
+                                       rules=rules)
+  correct = [p.strip() == y.strip() for p, (_, y) in zip(predictions, pairs)]
+  return sum(correct) / max(len(correct), 1), predictions
+
+
 class Evaluator:
-  """Evaluates params on the first `num_batches` batches of each task's validation split."""
+  """Evaluates params on the first `num_batches` batches of each task's validation split; with a tokenizer,
+  also the exact-match accuracy of greedy predictions on the first `num_predictions` examples."""
 
   def __init__(self, model, tasks, *, batch_size, feature_lengths, num_batches, batch_sharding,
-               params_sharding, vocab_size, split="validation"):
+               params_sharding, vocab_size, split="validation", tokenizer=None, num_predictions=0,
+               mesh=None, rules=None):
+    self.model = model
     self.tasks = list(tasks)
     self.vocab_size = vocab_size
     self.rows = batch_size // jax.process_count()
@@ -20,6 +45,10 @@ class Evaluator:
     self.split = split
     self.batch_sharding = batch_sharding
     self.eval_step = jax.jit(step_lib.make_eval_step(model), in_shardings=(params_sharding, batch_sharding))
+    self.tokenizer = tokenizer
+    self.num_predictions = num_predictions if tokenizer is not None else 0
+    self.mesh, self.rules = mesh, rules
+    self._text = {}
 
   def _batches(self, task):
     iterator = batches_lib.make_train_iterator(
@@ -39,6 +68,10 @@ class Evaluator:
       padded[name] = value
     return padded
 
+  def _predict_batch_size(self):
+    parallel = 1 if self.mesh is None else self.mesh.shape["data"] * self.mesh.shape["fsdp"]
+    return max(parallel, (32 // parallel) * parallel)
+
   def evaluate(self, params):
     results = {}
     for task in self.tasks:
@@ -50,4 +83,12 @@ class Evaluator:
       tokens = max(totals["weight_sum"], 1.0)
       results[f"eval/{task}/loss"] = totals["loss_sum"] / tokens
       results[f"eval/{task}/token_accuracy"] = totals["correct"] / tokens
+      if self.num_predictions:
+        if task not in self._text:
+          self._text[task] = text_examples(task, self.num_predictions, self.split)
+        accuracy, _ = exact_match_accuracy(
+            self.model.config, params, self.tokenizer, self._text[task],
+            max_decode_length=self.feature_lengths["targets"], batch_size=self._predict_batch_size(),
+            mesh=self.mesh, rules=self.rules)
+        results[f"eval/{task}/exact_match"] = accuracy
     return results

@@ -89,9 +89,10 @@ def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixt
           num_microbatches=1, z_loss=1e-4, label_smoothing=0.0, loss_normalizer="per_token",
           init_checkpoint=None, init_seed=0, data_seed=0, dropout_seed=0,
           checkpoint_every=1000, keep_checkpoints=3, async_checkpoints=True,
-          log_every=1, eval_every=0, eval_tasks=(), eval_batches=4, stream=sys.stdout):
+          log_every=1, eval_every=0, eval_tasks=(), eval_batches=4, eval_predictions=0, stream=sys.stdout):
   """Trains until `num_steps` optimizer updates are done (resuming from the latest checkpoint in
-  model_dir). Returns {"step", "state" (the final TrainState), "history" (per-step metric records),
+  model_dir). eval_tasks are evaluated every eval_every steps on eval_batches validation batches (loss, token
+  accuracy) and, when eval_predictions > 0, on that many examples decoded greedily (exact match). Returns {"step", "state" (the final TrainState), "history" (per-step metric records),
   "preempted", "checkpoint_steps"}."""
   feature_lengths = dict(feature_lengths or {"inputs": 2048, "targets": 512})
   config_checks.check_feature_lengths(feature_lengths)
@@ -112,7 +113,7 @@ def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixt
 def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, feature_lengths, pack, mesh,
                    rules, num_microbatches, z_loss, label_smoothing, loss_normalizer, init_checkpoint,
                    init_seed, data_seed, dropout_seed, checkpoint_every, keep_checkpoints, async_checkpoints,
-                   log_every, eval_every, eval_tasks, eval_batches, stream, **unused):
+                   log_every, eval_every, eval_tasks, eval_batches, eval_predictions, stream, **unused):
   del unused
   say = (lambda message: print(message, file=stream, flush=True)) if stream is not None else (lambda m: None)
   model = t5.Transformer(model_config)
@@ -156,10 +157,15 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
   evaluator = None
   if eval_tasks and eval_every:
     from flan.trainer import evaluation  # pylint: disable=import-outside-toplevel
+    tokenizer = None
+    if eval_predictions and batches_lib.vocabulary_file(mixture):
+      from flan.models.tokenizer import Tokenizer  # pylint: disable=import-outside-toplevel
+      tokenizer = Tokenizer(batches_lib.vocabulary_file(mixture))
     evaluator = evaluation.Evaluator(model, eval_tasks, batch_size=batch_size, feature_lengths=feature_lengths,
                                      num_batches=eval_batches, batch_sharding=batch_sharding,
-                                     params_sharding=shardings.params,
-                                     vocab_size=model_config.vocab_size)
+                                     params_sharding=shardings.params, vocab_size=model_config.vocab_size,
+                                     tokenizer=tokenizer, num_predictions=eval_predictions, mesh=mesh,
+                                     rules=rules)
   result = {"step": start_step, "state": state, "history": logger.history, "preempted": False, "checkpoint_steps": []}
 
   def save(state):
