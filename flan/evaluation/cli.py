@@ -4,6 +4,9 @@
   flan-eval --data_dir=DATA --benchmarks=mmlu,bbh --export_prompts=PROMPTS       (writes prompts, no model)
   flan-eval --data_dir=DATA --predictions=PRED.jsonl --output_dir=OUT            (scores {"id","prediction"})
 
+Exported prompt files are also flan-infer input files ("inputs" = the prompt), and flan-infer's outputs are
+prediction files (--predictions takes several, comma-separated).
+
 Every flag is also a gin binding of `evaluate` (e.g. --gin.evaluate.mmlu_dir='"/data/mmlu"'); flags given on
 the command line override the gin files.
 """
@@ -105,7 +108,7 @@ def evaluate(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiq
   results, records = runner.run(names, dirs, predictor=predictor, predictions_path=predictions,
                                 num_samples=num_samples, max_per_subset=max_per_subset,
                                 random_overrides=random_scores, chunk_size=max(batch_size * 8, 64))
-  name = model_name or checkpoint or pathlib.Path(predictions).stem
+  name = model_name or checkpoint or pathlib.Path(predictions.split(",")[0]).stem
   for path in report.write_results(results, records, output_dir, name):
     print(f"wrote {path}", file=sys.stderr)
   print(report.markdown_table(results, name).split("\n\n")[0])

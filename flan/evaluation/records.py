@@ -27,7 +27,8 @@ class EvalExample:
   answer_phrases: tuple = ()
 
   def to_json(self):
+    # "inputs" repeats the prompt so an exported file is also flan-infer's input format.
     return {"id": self.id, "benchmark": self.benchmark, "subset": self.subset,
-            "prompt": self.prompt, "gold": self.gold,
+            "prompt": self.prompt, "inputs": self.prompt, "gold": self.gold,
             "gold_aliases": list(self.gold_aliases), "num_options": self.num_options,
             "chance": self.chance}

@@ -45,9 +45,22 @@ def export_prompts(collected, out_dir):
   return paths
 
 
-def read_predictions(path):
-  """{id: prediction or [sampled predictions]} from JSONL lines {"id", "prediction"} or {"id", "predictions"}."""
+def read_predictions(paths):
+  """{id: prediction or [sampled predictions]} from JSONL lines {"id", "prediction"} or {"id", "predictions"}.
+
+  paths: one file, or several as a list or a comma-separated string (e.g. one flan-infer output per benchmark).
+  """
+  if isinstance(paths, str):
+    paths = [p for p in paths.split(",") if p]
+  elif not isinstance(paths, (list, tuple)):
+    paths = [paths]
   predictions = {}
+  for path in paths:
+    _read_prediction_file(path, predictions)
+  return predictions
+
+
+def _read_prediction_file(path, predictions):
   with open(path, encoding="utf-8") as f:
     for line_number, line in enumerate(f, start=1):
       if not line.strip():
@@ -72,7 +85,6 @@ def read_predictions(path):
       if record["id"] in predictions:
         raise ValueError(f"{path}:{line_number}: duplicate id {record['id']!r}")
       predictions[record["id"]] = value
-  return predictions
 
 
 def score_benchmark(name, examples, predictions_by_id):

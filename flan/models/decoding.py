@@ -205,10 +205,10 @@ def _mesh_context(mesh, rules):
 
 def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", max_decode_length=64,
                   temperature=1.0, top_k=0, top_p=1.0, beam_size=4, length_penalty=0.6, seed=0, eos_id=1,
-                  vocab_limit: Optional[int] = None, mesh=None, rules=None):
+                  vocab_limit: Optional[int] = None, mesh=None, rules=None, rng=None):
   """Decoded token ids [batch, max_decode_length] (int32 numpy) for encoder token ids [batch, length].
 
-  method "sample" with temperature 0 is greedy. params: the unboxed parameter tree (numpy or jax arrays,
+  method "sample" with temperature 0 is greedy; its randomness is jax.random.PRNGKey(seed), or rng if given. params: the unboxed parameter tree (numpy or jax arrays,
   possibly already placed with shard_params). With a mesh, the batch is split over its data axes.
   """
   _validate(method, max_decode_length, temperature, top_k, top_p, beam_size)
@@ -225,7 +225,7 @@ def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", 
                        max_decode_length=max_decode_length, beam_size=beam_size, vocab_limit=vocab_limit)
     else:
       greedy = method == "greedy" or temperature == 0
-      out = _sample_loop(params, encoder_tokens, jax.random.PRNGKey(seed),
+      out = _sample_loop(params, encoder_tokens, jax.random.PRNGKey(seed) if rng is None else rng,
                          jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
                          jnp.int32(eos_id), config=config, max_decode_length=max_decode_length, greedy=greedy,
                          top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0,
@@ -293,7 +293,8 @@ def predict_texts(config: T5Config, params, tokenizer, inputs: Sequence[str], *,
       batch[r, :len(token_lists[i])] = token_lists[i]
     decoded = decode_tokens(config, params, batch, method=method, max_decode_length=max_decode_length,
                             temperature=temperature, top_k=top_k, top_p=top_p, beam_size=beam_size,
-                            length_penalty=length_penalty, seed=seed * 1_000_003 + batch_number,
+                            length_penalty=length_penalty,
+                            rng=jax.random.fold_in(jax.random.PRNGKey(seed), batch_number),
                             eos_id=tokenizer.eos_id, vocab_limit=vocab_limit, mesh=mesh, rules=rules)
     for r, i in enumerate(rows):
       outputs[i] = tokenizer.decode([int(t) for t in decoded[r]])
