@@ -17,6 +17,7 @@ from flan.data import examples as examples_lib
 from flan.data import stats
 
 DEFAULT_COT_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "flan_cot"
+DEFAULT_SPIECE = DEFAULT_COT_DIR.parent / "t5_spiece" / "spiece.model"
 COT_MIXTURE = "flan2022_cot_7"
 
 
@@ -36,6 +37,7 @@ def main(argv=None):
   parser.add_argument("--module", action="append", default=[])
   args = parser.parse_args(argv)
   os.environ.setdefault("FLAN_COT_DIR", str(DEFAULT_COT_DIR))
+  os.environ.setdefault("FLAN_VOCAB_PATH", str(DEFAULT_SPIECE))  # T5's, not the demo vocabulary
   examples_lib.import_registrations(args.module)
   common = dict(split="train", feature_lengths=args.lengths, count=args.examples,
                 batch_size=args.batch_size)

@@ -47,9 +47,7 @@ def tsv_examples(cot_dir: pathlib.Path, spiece: pathlib.Path, count: int):
 
 
 def default_name() -> str:
-  """The registered CoT mixture (reading ../shared/data/flan_cot unless FLAN_COT_DIR is set)."""
-  os.environ.setdefault("FLAN_COT_DIR", str(DEFAULT_COT_DIR))
-  examples_lib.import_registrations()
+  """The registered CoT mixture."""
   if COT_MIXTURE not in examples_lib.registered_names():
     raise SystemExit(f"{COT_MIXTURE!r} is not registered; pass --name or --cot-dir")
   return COT_MIXTURE
@@ -65,9 +63,10 @@ def main(argv=None):
   parser.add_argument("--chunk-size", type=int, default=2048)
   parser.add_argument("--module", action="append", default=[])
   args = parser.parse_args(argv)
-  if args.cot_dir is None:
-    os.environ.setdefault("FLAN_COT_DIR", str(DEFAULT_COT_DIR))
-    examples_lib.import_registrations(args.module)
+  # Registered CoT tasks read ../shared/data/flan_cot with T5's vocabulary unless told otherwise.
+  os.environ.setdefault("FLAN_COT_DIR", str(DEFAULT_COT_DIR))
+  os.environ.setdefault("FLAN_VOCAB_PATH", str(DEFAULT_SPIECE))
+  examples_lib.import_registrations(args.module)
   name = args.name if args.name is not None else ("" if args.cot_dir else default_name())
   if name:
     examples = stats.read_examples(name, split="train", feature_lengths=args.lengths,
