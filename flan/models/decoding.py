@@ -208,8 +208,9 @@ def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", 
                   vocab_limit: Optional[int] = None, mesh=None, rules=None, rng=None):
   """Decoded token ids [batch, max_decode_length] (int32 numpy) for encoder token ids [batch, length].
 
-  method "sample" with temperature 0 is greedy; its randomness is jax.random.PRNGKey(seed), or rng if given. params: the unboxed parameter tree (numpy or jax arrays,
-  possibly already placed with shard_params). With a mesh, the batch is split over its data axes.
+  method "sample" with temperature 0 is greedy; its randomness is jax.random.PRNGKey(seed), or rng if given.
+  params: the unboxed parameter tree (numpy or jax arrays, possibly already placed with shard_params).
+  With a mesh, the batch is split over its data axes.
   """
   _validate(method, max_decode_length, temperature, top_k, top_p, beam_size)
   encoder_tokens = jnp.asarray(encoder_tokens, jnp.int32)
@@ -240,7 +241,8 @@ def shard_params(config: T5Config, params, mesh, rules=None):
   boxed = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32),
                          jnp.ones((1, 8), jnp.int32))["params"]
   shardings = partitioning.param_shardings(boxed, mesh, rules)
-  return jax.tree.map(lambda x, s: jax.device_put(jnp.asarray(x), s), params, shardings)
+  # Host arrays go straight to their shards (no full copy on one device first).
+  return jax.tree.map(jax.device_put, params, shardings)
 
 
 def _bucket(length, minimum=16):
