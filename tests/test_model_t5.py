@@ -206,8 +206,10 @@ def test_cached_decoding_equals_full_forward(scan_layers):
 
   @jax.jit
   def step(cache, encoded, token):
+    # without max_decode_length the decoder reads the length from the cache.
     logits, state = model.apply({"params": params, "cache": cache}, encoded, enc, token,
-                                decode=True, max_decode_length=length, mutable=["cache"],
+                                decode=True, max_decode_length=None if scan_layers else length,
+                                mutable=["cache"],
                                 method=Transformer.decode)
     return logits, state["cache"]
 

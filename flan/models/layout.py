@@ -81,7 +81,8 @@ def unscan_params(params: Mapping[str, Any], config: T5Config) -> dict:
     for path, leaf in jax.tree_util.tree_leaves_with_path(stacked, is_leaf=_is_box):
       value = leaf.value if _is_box(leaf) else leaf
       if value.shape[:1] != (n,):
-        raise ValueError(f"{stack}/layers{jax.tree_util.keystr(path)} has shape {value.shape}, "
+        name = "/".join(str(getattr(k, "key", k)) for k in path)
+        raise ValueError(f"{stack}/layers/{name} has shape {value.shape}, "
                          f"expected a leading axis of {n} layers")
     for i in range(n):
       tree[f"layers_{i}"] = jax.tree_util.tree_map(lambda leaf, i=i: _unstack_leaf(leaf, i),
