@@ -205,9 +205,25 @@ def memory_report(compiled) -> dict:
   return report
 
 
+def _out_of_memory(error: Exception):
+  """The TPU compiler's own verdict when a program cannot fit (it refuses to compile it), else None."""
+  text = str(error)
+  if "RESOURCE_EXHAUSTED" not in text and "Ran out of memory" not in text:
+    return None
+  return " ".join(text.split())[:400]
+
+
 def run_plan(plan: Plan) -> dict:
   prepare_environment(plan.target)
-  compiled, mesh, seconds = compile_train_step(plan)
+  started = time.perf_counter()
+  try:
+    compiled, mesh, seconds = compile_train_step(plan)
+  except Exception as error:  # pylint: disable=broad-except
+    verdict = _out_of_memory(error)
+    if verdict is None:
+      raise
+    return {"plan": dataclasses.asdict(plan), "compile_seconds": round(time.perf_counter() - started, 1),
+            "fits": False, "out_of_memory": verdict, "device_memory": hbm_bytes(plan.target)}
   result = {"plan": dataclasses.asdict(plan), "mesh_shape": dict(mesh.shape),
             "compile_seconds": round(seconds, 1), "memory": memory_report(compiled)}
   hbm = hbm_bytes(plan.target)
@@ -218,11 +234,14 @@ def run_plan(plan: Plan) -> dict:
 
 
 def format_result(result: dict) -> str:
-  plan, memory = result["plan"], result["memory"]
-  mesh = ",".join(f"{k}={v}" for k, v in result["mesh_shape"].items())
+  plan = result["plan"]
+  mesh = ",".join(f"{k}={v}" for k, v in zip(("data", "fsdp", "model"), plan["mesh"]))
   lines = [f"{plan['size']} on {plan['target']} mesh {mesh}, batch {plan['batch_size']}, lengths "
            f"{plan['input_length']}:{plan['target_length']}, microbatches {plan['num_microbatches']}, "
            f"fsdp_embed={plan['fsdp_embed']} (compiled in {result['compile_seconds']} s)"]
+  if "out_of_memory" in result:
+    return "\n".join(lines + [f"  does NOT fit: the compiler says {result['out_of_memory']}"])
+  memory = result["memory"]
   for name in ("arguments", "outputs", "aliased", "temporaries", "code", "peak"):
     lines.append(f"  {name:12s} {memory[name] / GIB:9.3f} GiB per device")
   if "fits" in result:

@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ PRESETS = {
     "v5e-16": ("data=1,fsdp=16,model=1", "gin/hardware/tpu_v5e_16.gin"),
     "v5p-8": ("data=1,fsdp=4,model=1", "gin/hardware/tpu_v5p_8.gin"),
 }
-MICROBATCH_TRIES = (1, 4, 16)
+MICROBATCH_TRIES = (1, 4)
 
 
 def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None):
@@ -57,6 +58,22 @@ def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, 
   return result
 
 
+def _summary(result):
+  if "error" in result:
+    return result["error"]
+  if "out_of_memory" in result:
+    return f"does not fit ({_oom_needs(result['out_of_memory'])})"
+  return f"{result['memory']['peak'] / aot.GIB:.2f} GiB, fits={result['fits']}"
+
+
+def _oom_needs(message):
+  """'... HLO temporaries (45.77G) exceeds available HBM (30.75G)' -> 'needs 45.77G of 30.75G'."""
+  found = re.search(r"\(([\d.]+[KMGT]?)\)[^(]*exceeds available HBM \(([\d.]+[KMGT]?)\)", message)
+  if found:
+    return f"temporaries alone {found.group(1)} > {found.group(2)} usable"
+  return message[:120]
+
+
 def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None):
   mesh, preset = PRESETS[slice_name]
   tried = []
@@ -64,9 +81,7 @@ def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None)
     if batch % microbatches:
       break
     result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir)
-    log(f"{size} on {slice_name} with {microbatches} microbatch(es): "
-        + (result["error"] if "error" in result else f"{result['memory']['peak'] / aot.GIB:.2f} GiB, "
-           f"fits={result['fits']} ({result['wall_seconds']} s)"))
+    log(f"{size} on {slice_name} with {microbatches} microbatch(es): " + _summary(result))
     tried.append((microbatches, result))
     if "error" in result or result["fits"]:
       break
@@ -83,6 +98,9 @@ def format_row(row):
     if "error" in result:
       cells.append(f"{microbatches} mb: error ({result['error']})")
       verdict = "unknown"
+      continue
+    if "out_of_memory" in result:
+      cells.append(f"{microbatches} mb: out of memory ({_oom_needs(result['out_of_memory'])})")
       continue
     memory = result["memory"]
     cells.append(f"{microbatches} mb: {gib(memory['peak'])} GiB (args {gib(memory['arguments'])}, "
@@ -139,17 +157,26 @@ def main(argv=None):
     parser.error(f"unknown slices {unknown}; known: {', '.join(PRESETS)}")
   log = lambda message: print(message, file=sys.stderr, flush=True)
   started = time.perf_counter()
-  rows = [plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log, args.results_dir)
-          for size in args.sizes.split(",") for slice_name in args.slices.split(",")]
   command_line = "python -m flan.aot_table " + " ".join(argv if argv is not None else sys.argv[1:])
+  rows = []
+  for size in args.sizes.split(","):
+    for slice_name in args.slices.split(","):
+      rows.append(plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log, args.results_dir))
+      if args.out:  # rewritten after every row, so a long run leaves what it has measured so far
+        write(args.out, render(rows, args.batch, args.lengths, command_line.strip(),
+                               time.perf_counter() - started))
   text = render(rows, args.batch, args.lengths, command_line.strip(), time.perf_counter() - started)
   if args.out:
-    with open(args.out, "w", encoding="utf-8") as f:
-      f.write(text)
+    write(args.out, text)
     log(f"wrote {args.out}")
   else:
     print(text, end="")
   return 0
+
+
+def write(path, text):
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
 
 
 if __name__ == "__main__":
