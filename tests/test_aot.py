@@ -95,3 +95,40 @@ def test_slice_tables():
   assert aot.target_device_count("tpu-v4-32") == 16 and aot.target_device_count("tpu-v5p-8") == 4
   assert aot.target_device_count("tpu-v5e-16") == 16 and aot.hbm_bytes("tpu-v5e-16") == 16 * aot.GIB
   assert aot.parse_mesh("model=2,data=4") == (4, 1, 2)
+
+
+def _fake_result(peak_gib=None, oom=None, microbatches=1):
+  plan = {"size": "xl", "target": "tpu-v4-8", "mesh": (1, 4, 1), "num_microbatches": microbatches}
+  if oom:
+    return {"plan": plan, "fits": False, "out_of_memory": oom}
+  gib = aot.GIB
+  memory = {"arguments": int(2 * gib), "outputs": int(2 * gib), "aliased": int(2 * gib),
+            "temporaries": int((peak_gib - 2) * gib), "code": 0, "peak": int(peak_gib * gib)}
+  return {"plan": plan, "memory": memory, "fits": peak_gib <= 32, "device_memory": 32 * gib}
+
+
+def test_table_row_reports_fit_after_microbatches():
+  from flan import aot_table  # pylint: disable=import-outside-toplevel
+  oom = ("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required for HLO temporaries "
+         "(45.77G) exceeds available HBM (30.75G).")
+  row = {"size": "xl", "slice": "v4-8", "mesh": "data=1,fsdp=4,model=1", "preset": "gin/hardware/tpu_v4_8.gin",
+         "tried": [(1, _fake_result(oom=oom)), (4, _fake_result(peak_gib=20.5, microbatches=4))]}
+  line = aot_table.format_row(row)
+  assert line.startswith("| xl | v4-8 (4 chips x 32 GiB) | `gin/hardware/tpu_v4_8.gin`")
+  assert "1 mb: out of memory (temporaries alone 45.77G > 30.75G usable)" in line
+  assert "4 mb: 20.5 GiB" in line and line.endswith("| yes, with 4 microbatches |")
+  row["tried"] = [(1, _fake_result(oom=oom)), (4, _fake_result(oom=oom, microbatches=4))]
+  assert aot_table.format_row(row).endswith("| no |")
+
+
+def test_table_meshes_are_the_presets():
+  from flan import aot_table  # pylint: disable=import-outside-toplevel
+  repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+  for slice_name, (mesh, preset) in aot_table.PRESETS.items():
+    bindings = {}
+    for line in (repo / preset).read_text().splitlines():
+      if line.startswith("train.mesh_"):
+        name, value = (part.strip() for part in line[len("train.mesh_"):].split("="))
+        bindings[name] = int(value)
+    assert aot.parse_mesh(mesh) == (bindings["data"], bindings["fsdp"], bindings["model"]), slice_name
+    assert aot.target_device_count(f"tpu-{slice_name}") == bindings["data"] * bindings["fsdp"] * bindings["model"]
