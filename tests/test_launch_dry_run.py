@@ -153,3 +153,23 @@ def test_local_gpus():
 def test_presets_named_by_the_scripts_exist():
   for name in ("tpu_v4_8", "tpu_v4_32", "tpu_v5e_16", "tpu_v5p_8", "gpu_1", "gpu_8", "gpu_nodes_x8"):
     assert (REPO / "gin" / "hardware" / f"{name}.gin").is_file(), name
+
+
+@pytest.mark.parametrize("preset,mesh", [
+    ("tpu_v4_8", (1, 4, 1)), ("tpu_v4_32", (1, 16, 1)), ("tpu_v5e_16", (1, 16, 1)), ("tpu_v5p_8", (1, 4, 1)),
+    ("gpu_1", (1, 1, 1)), ("gpu_8", (1, -1, 1)), ("gpu_nodes_x8", (-1, 8, 1))])
+def test_presets_parse_with_the_trainer_config(preset, mesh):
+  gin = pytest.importorskip("gin")
+  from flan.train import default_search_paths  # pylint: disable=import-outside-toplevel
+  from flan.trainer import config_checks, loop  # pylint: disable=import-outside-toplevel,unused-import
+  import flan.models.config  # pylint: disable=import-outside-toplevel,unused-import
+  gin.clear_config()
+  try:
+    # the order the scripts use: preset first, then the run and size files
+    config_checks.parse_gin([f"hardware/{preset}.gin", "runs/finetune.gin", "flan_t5/xl.gin"],
+                            ['MODEL_DIR="/tmp/run"'], default_search_paths())
+    bound = tuple(gin.query_parameter(f"train.mesh_{axis}") for axis in ("data", "fsdp", "model"))
+    assert bound == mesh
+    assert gin.query_parameter("train.fsdp_embed") == (preset != "gpu_1")
+  finally:
+    gin.clear_config()
