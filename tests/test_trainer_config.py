@@ -66,3 +66,33 @@ def test_other_bad_values():
     _train(loss_normalizer="cross_entropy")
   with pytest.raises(config_checks.ConfigError, match="T5Config"):
     _train(model_config="small")
+
+
+def _bound(name):
+  """A gin binding's value, following macros (%NAME)."""
+  value = gin.query_parameter(name)
+  while str(value).startswith("%"):
+    value = gin.query_parameter(str(value))
+  return value
+
+
+@pytest.mark.parametrize("size,steps", [("small", 98_000), ("base", 84_000), ("large", 64_000), ("xl", 38_000),
+                                        ("xxl", 14_000)])
+def test_flan_t5_gin_files_hold_the_paper_values(size, steps):
+  from flan.models.config import SIZES, get_config  # pylint: disable=import-outside-toplevel
+  from flan.trainer import schedules  # pylint: disable=import-outside-toplevel,unused-import
+  config_checks.parse_gin(["runs/finetune.gin", f"flan_t5/{size}.gin"], ["MODEL_DIR = '/tmp/x'"],
+                          train_cli.default_search_paths())
+  assert _bound("train.num_steps") == steps
+  assert _bound("train.batch_size") == 64
+  assert _bound("train.feature_lengths") == {"inputs": 2048, "targets": 512}
+  assert _bound("train.pack") is True
+  assert _bound("make_schedule.name") == "constant"
+  assert _bound("make_schedule.base_learning_rate") == 5e-4
+  config = get_config()
+  assert config.dropout_rate == 0.05 and config.emb_dim == SIZES[size]["emb_dim"]
+
+
+def test_demo_gin_parses():
+  config_checks.parse_gin(["local/demo.gin"], ["MODEL_DIR = '/tmp/x'"], train_cli.default_search_paths())
+  assert _bound("train.mixture") == "flan_demo"

@@ -145,6 +145,13 @@ def is_native_checkpoint(path):
   return True
 
 
+class _DropMissingStepMetadata(logging.Filter):
+  """Reading one item of a step directory makes orbax warn that the step's own metadata is elsewhere."""
+
+  def filter(self, record):
+    return "_CHECKPOINT_METADATA" not in str(record.getMessage())
+
+
 def load_params_for_inference(path):
   """(T5Config, params as float32 numpy in the unscanned layout) from a flan checkpoint: a model directory
   (latest step), its checkpoints/ directory or one step directory. Optimizer state is not read.
@@ -155,10 +162,15 @@ def load_params_for_inference(path):
   known = {field.name for field in dataclasses.fields(T5Config)}
   config = T5Config(**{k: v for k, v in config_fields.items() if k in known})
   checkpointer = ocp.PyTreeCheckpointer()
-  metadata = checkpointer.metadata(os.path.join(step_path, "params")).item_metadata
-  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata.tree)
-  params = checkpointer.restore(os.path.join(step_path, "params"),
-                                args=ocp.args.PyTreeRestore(restore_args=restore_args))
+  quiet = _DropMissingStepMetadata()
+  logging.getLogger("absl").addFilter(quiet)
+  try:
+    metadata = checkpointer.metadata(os.path.join(step_path, "params")).item_metadata
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata.tree)
+    params = checkpointer.restore(os.path.join(step_path, "params"),
+                                  args=ocp.args.PyTreeRestore(restore_args=restore_args))
+  finally:
+    logging.getLogger("absl").removeFilter(quiet)
   params = jax.tree.map(lambda x: np.asarray(x, np.float32), params)
   if config.scan_layers:  # callers get the unscanned (T5X) layout, as from every other loader
     from flan.models import layout  # pylint: disable=import-outside-toplevel
