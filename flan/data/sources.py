@@ -123,13 +123,14 @@ class InMemorySource(seqio.DataSource):
                   num_epochs=1) -> tf.data.Dataset:
     del sequence_length, use_cached, num_epochs
     columns = self.columns(split)
-    dataset = tf.data.Dataset.from_tensor_slices({k: tf.constant(v, tf.string) for k, v in columns.items()})
+    tensors = {k: tf.constant(v, tf.string) for k, v in columns.items()}
+    # Shuffle row indices rather than rows: filling the buffer is cheap even for large splits.
+    dataset = tf.data.Dataset.range(self.num_input_examples(split))
     if shard_info and shard_info.num_shards > 1:
       dataset = dataset.shard(shard_info.num_shards, shard_info.index)
     if shuffle:
-      dataset = dataset.shuffle(max(1, self.num_input_examples(split)), seed=seed,
-                                reshuffle_each_iteration=True)
-    return dataset
+      dataset = dataset.shuffle(max(1, self.num_input_examples(split)), seed=seed, reshuffle_each_iteration=True)
+    return dataset.map(lambda i: {k: v[i] for k, v in tensors.items()})
 
 
 def _to_columns(name: str, rows: Sequence[Mapping]) -> dict[str, list[str]]:
