@@ -8,6 +8,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -92,21 +93,28 @@ def _run_processes(model_dir, num_steps, num_processes, devices_per_process):
   env_base = {k: v for k, v in os.environ.items() if not k.startswith(("FLAN_", "SLURM_"))}
   env_base.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3",
                   XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}")
-  procs = []
+  procs, logs = [], []
+  deadline = time.monotonic() + WORKER_TIMEOUT_S
   try:
     for index in range(num_processes):
       env = dict(env_base, FLAN_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", FLAN_NUM_PROCESSES=str(num_processes),
                  FLAN_PROCESS_ID=str(index))
-      procs.append(subprocess.Popen(
-          [sys.executable, "-m", "tests.multiprocess_worker", "--model_dir", str(model_dir),
-           "--num_steps", str(num_steps)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-          stderr=subprocess.STDOUT, text=True))
-    outputs = [proc.communicate(timeout=WORKER_TIMEOUT_S)[0] for proc in procs]
+      logs.append(pathlib.Path(f"{model_dir}-process{index}.log"))
+      with open(logs[-1], "w", encoding="utf-8") as log:  # files, not pipes: no process blocks on output
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.multiprocess_worker", "--model_dir", str(model_dir),
+             "--num_steps", str(num_steps)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    for proc in procs:
+      proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+  except subprocess.TimeoutExpired:
+    tails = "\n".join(f"--- process {i}:\n{log.read_text(encoding='utf-8')[-3000:]}" for i, log in enumerate(logs))
+    pytest.fail(f"the {num_processes} processes did not finish in {WORKER_TIMEOUT_S} s:\n{tails}")
   finally:
     for proc in procs:
       if proc.poll() is None:
         proc.kill()
         proc.wait()
+  outputs = [log.read_text(encoding="utf-8") for log in logs]
   results = []
   for index, (proc, output) in enumerate(zip(procs, outputs)):
     assert proc.returncode == 0, f"process {index} exited {proc.returncode}:\n{output[-4000:]}"
