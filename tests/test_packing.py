@@ -137,21 +137,28 @@ def test_deterministic_given_seed():
   assert key(a) == key(c)
 
 
-def test_best_fit_fills_better_than_next_fit():
+@pytest.mark.parametrize("strategy", packing.STRATEGIES)
+def test_best_fit_fills_better_than_next_fit(strategy):
   rng = np.random.default_rng(5)
   inputs, targets = _random_examples(400, rng, max_in=12, max_tg=8)
-  ours = len(packing.assign_rows([len(x) for x in inputs], [len(y) for y in targets], 32, 16))
+  ours = len(packing.assign_rows([len(x) for x in inputs], [len(y) for y in targets], 32, 16,
+                                 strategy))
   baseline = len(_next_fit_rows(inputs, targets, LENGTHS))
   total = max(sum(map(len, inputs)) / 32, sum(map(len, targets)) / 16)
   assert ours < baseline
   assert ours <= np.ceil(total * 1.03), (ours, total)
 
 
-def test_best_fit_uses_the_tightest_row():
-  # Rows after the two big items have room 2 and 5 (targets); an item of 2 goes to the first,
-  # where first-fit-by-room or worst-fit would put it into the second.
-  rows = packing.assign_rows([1, 1, 1], [5, 8, 2], 100, 10)
-  assert sorted(map(sorted, rows)) == [[0], [1, 2]]
+@pytest.mark.parametrize("strategy,expected", [
+    ("tightest", [[0, 2], [1]]), ("aligned", [[0], [1, 2]])])
+def test_choice_of_open_row(strategy, expected):
+  # Rows after the first two examples have free room (in, tg) = (40, 40) and (50, 95). The last
+  # example (5, 30) fits both: it leaves the first tightest, but the second's room is aligned
+  # with its long targets (dot products 0.14 and 0.31).
+  rows = packing.assign_rows([60, 50, 5], [60, 5, 30], 100, 100, strategy)
+  assert sorted(map(sorted, rows)) == expected
+  with pytest.raises(ValueError, match="strategy must be one of"):
+    packing.assign_rows([1], [1], 10, 10, "first")
 
 
 def test_over_length_example_is_rejected_by_name():
@@ -164,35 +171,49 @@ def test_empty_chunk():
   assert feats["encoder_input_tokens"].shape == (0, 32)
 
 
-def _cot_examples(shared_data, count):
-  """Flan CoT rows (question, answer, rationale), rendered plainly and tokenized with T5's vocab."""
+def _cot_examples(shared_data, count, few_shot_every=0):
+  """Flan CoT rows (question, answer, rationale), rendered plainly and tokenized with T5's vocab.
+
+  few_shot_every=k: every k-th example gets 1-5 solved exemplars before its question (long
+  inputs, as in the few-shot CoT variants).
+  """
   sentencepiece = pytest.importorskip("sentencepiece")
   spm = sentencepiece.SentencePieceProcessor(
       model_file=str(shared_data / "t5_spiece" / "spiece.model"))
   rows = []
   for path in sorted((shared_data / "flan_cot").glob("*_train.tsv")):
     with open(path, encoding="utf-8") as f:
-      rows += [line.rstrip("\n").split("\t") for line in f]
-  picked = np.random.default_rng(0).permutation(len(rows))[:count]
+      rows += [[x.replace("\\n", "\n") for x in line.rstrip("\n").split("\t")] for line in f]
+  rng = np.random.default_rng(0)
+  picked = rng.permutation(len(rows))[:count]
   inputs, targets = [], []
-  for i in picked:
-    question, answer, rationale = (field.replace("\\n", "\n") for field in rows[i])
-    inputs.append(np.array(spm.encode(f"{question}\nExplain your reasoning, then answer.") + [1],
-                           np.int32))
+  for n, i in enumerate(picked):
+    question, answer, rationale = rows[i]
+    prompt = f"{question}\nExplain your reasoning, then answer."
+    if few_shot_every and n % few_shot_every == 0:
+      shots = [rows[j] for j in rng.integers(0, len(rows), rng.integers(1, 6))]
+      prompt = "\n\n".join([f"{q}\n{r} So the answer is {a}." for q, a, r in shots] + [prompt])
+    inputs.append(np.array(spm.encode(prompt)[:2047] + [1], np.int32))
     targets.append(np.array(spm.encode(f"{rationale} So the answer is {answer}.") + [1], np.int32))
   return inputs, targets
 
 
-def test_cot_packing_fills_97_percent_and_beats_seqio(shared_data):
-  """Acceptance on real Flan CoT data at 2048/512 (a 4,096-example subset; bench/ runs all)."""
+@pytest.mark.parametrize("few_shot_every", [0, 1])
+def test_cot_packing_fills_97_percent_and_beats_seqio(shared_data, few_shot_every):
+  """Acceptance on real Flan CoT data at 2048/512 (4,096-example subsets; bench/ runs all).
+
+  Zero-shot prompts fill the targets first; few-shot prompts (1-5 exemplars) fill the inputs.
+  """
   lengths = {"inputs": 2048, "targets": 512}
-  inputs, targets = _cot_examples(shared_data, 4096)
+  inputs, targets = _cot_examples(shared_data, 4096, few_shot_every)
   ours = [packing.pack_examples(inputs[s:s + 2048], targets[s:s + 2048], lengths, seed=s)
           for s in (0, 2048)]
   ours = {k: np.concatenate([o[k] for o in ours]) for k in ours[0]}
   theirs = _seqio_convert(inputs, targets, lengths, pack=True)
   fill_ours, fill_theirs = packing.fill_fractions(ours), packing.fill_fractions(theirs)
-  assert max(fill_ours.values()) >= 0.97, fill_ours
+  fuller = "targets" if few_shot_every == 0 else "inputs"
+  assert fill_ours[fuller] == max(fill_ours.values())
+  assert fill_ours[fuller] >= 0.97, fill_ours
   for feature in ("inputs", "targets"):
     assert fill_ours[feature] >= fill_theirs[feature], (feature, fill_ours, fill_theirs)
   for originals, packed in ((inputs, ours["encoder_input_tokens"]),

@@ -1,7 +1,7 @@
 """Best-fit packing of (inputs, targets) examples into fixed-length model rows.
 
 `pack_examples` takes a chunk of tokenized examples (each already no longer than the row lengths),
-assigns them to rows with best-fit decreasing over both features at once, and writes the packed
+assigns them to rows with best-fit decreasing over both features at once (see assign_rows), and writes the packed
 encoder-decoder features that seqio's EncDecFeatureConverter(pack=True) emits:
 encoder_input_tokens, encoder_segment_ids, encoder_positions, decoder_target_tokens,
 decoder_input_tokens (targets shifted right inside each segment, 0 at each segment start),
@@ -9,7 +9,7 @@ decoder_loss_weights, decoder_segment_ids, decoder_positions. Segment k of a row
 example in the encoder and in the decoder. Rows are shuffled with a seeded generator so that batch
 composition does not follow example length.
 """
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -30,14 +30,24 @@ def _check_lengths(lengths: np.ndarray, limit: int, feature: str):
         f"{limit}; truncate or drop over-length examples before packing")
 
 
+STRATEGIES = ("aligned", "tightest")
+
+
 def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
-                max_inputs: int, max_targets: int) -> List[List[int]]:
+                max_inputs: int, max_targets: int, strategy: str = "aligned") -> List[List[int]]:
   """Best-fit decreasing in two dimensions: returns rows as lists of example indices.
 
-  Examples are placed largest first (size = the larger of the two length fractions); each goes
-  into the open row where it fits in both features and leaves the least room, measured as
-  the sum of the two remaining fractions; a new row opens only when none fits.
+  Sizes are length fractions of the row (inputs / max_inputs, targets / max_targets). Examples
+  are placed largest first (by the sum of their two fractions); each goes into an open row where
+  it fits in both features, and a new row opens only when none fits. Which open row:
+    "aligned":  the row whose free room points most the way the example does (largest dot
+                product of the example's size and the row's free fractions), so examples heavy
+                in one feature fill rows with room in that feature (vector bin packing's
+                dot-product rule; packs mixtures of long-input and long-target examples best);
+    "tightest": the row left with the least free room (sum of the two free fractions).
   """
+  if strategy not in STRATEGIES:
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
   input_lengths = np.asarray(input_lengths, np.int64)
   target_lengths = np.asarray(target_lengths, np.int64)
   if input_lengths.shape != target_lengths.shape:
@@ -49,13 +59,14 @@ def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
   size_in = input_lengths / max_inputs
   size_tg = target_lengths / max_targets
   # lexsort: last key is primary; ties broken by the smaller index, so the order is deterministic.
-  order = np.lexsort((np.arange(n), -(size_in + size_tg), -np.maximum(size_in, size_tg)))
+  order = np.lexsort((np.arange(n), -np.maximum(size_in, size_tg), -(size_in + size_tg)))
   room_in = np.empty(n, np.int64)
   room_tg = np.empty(n, np.int64)
-  slack = np.empty(n, np.float64)
+  free_in = np.empty(n, np.float64)  # room as a fraction of the row
+  free_tg = np.empty(n, np.float64)
   rows: List[List[int]] = []
   num_open = 0
-  inv_in, inv_tg = 1.0 / max_inputs, 1.0 / max_targets
+  aligned = strategy == "aligned"
   for i in order.tolist():
     need_in = input_lengths[i]
     need_tg = target_lengths[i]
@@ -63,7 +74,11 @@ def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
     if num_open:
       fits = (room_in[:num_open] >= need_in) & (room_tg[:num_open] >= need_tg)
       if fits.any():
-        best = int(np.argmin(np.where(fits, slack[:num_open], np.inf)))
+        if aligned:
+          score = size_in[i] * free_in[:num_open] + size_tg[i] * free_tg[:num_open]
+          best = int(np.argmax(np.where(fits, score, -np.inf)))
+        else:
+          best = int(np.argmin(np.where(fits, free_in[:num_open] + free_tg[:num_open], np.inf)))
     if best < 0:
       best = num_open
       num_open += 1
@@ -73,7 +88,8 @@ def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
     rows[best].append(i)
     room_in[best] -= need_in
     room_tg[best] -= need_tg
-    slack[best] = room_in[best] * inv_in + room_tg[best] * inv_tg
+    free_in[best] = room_in[best] / max_inputs
+    free_tg[best] = room_tg[best] / max_targets
   return rows
 
 
@@ -130,12 +146,14 @@ def rows_to_features(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]
 
 
 def pack_examples(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
-                  lengths: Mapping[str, int], *, seed: Optional[int] = 0) -> Dict[str, np.ndarray]:
-  """Packs one chunk of examples into rows; `seed` shuffles the row order (None keeps it)."""
+                  lengths: Mapping[str, int], *, seed: Optional[Any] = 0,
+                  strategy: str = "aligned") -> Dict[str, np.ndarray]:
+  """Packs one chunk of examples into rows; `seed` (anything np.random.default_rng takes)
+  shuffles the row order, None keeps it. `strategy`: see assign_rows."""
   if len(inputs) != len(targets):
     raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
   rows = assign_rows([len(x) for x in inputs], [len(y) for y in targets],
-                     lengths["inputs"], lengths["targets"])
+                     lengths["inputs"], lengths["targets"], strategy)
   if seed is not None:
     permutation = np.random.default_rng(seed).permutation(len(rows))
     rows = [rows[j] for j in permutation]
