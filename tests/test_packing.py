@@ -198,11 +198,12 @@ def _cot_examples(shared_data, count, few_shot_every=0):
   return inputs, targets
 
 
-@pytest.mark.parametrize("few_shot_every", [0, 1])
+@pytest.mark.parametrize("few_shot_every", [0, 1, 3])
 def test_cot_packing_fills_97_percent_and_beats_seqio(shared_data, few_shot_every):
   """Acceptance on real Flan CoT data at 2048/512 (4,096-example subsets; bench/ runs all).
 
-  Zero-shot prompts fill the targets first; few-shot prompts (1-5 exemplars) fill the inputs.
+  Zero-shot prompts fill the targets first; few-shot prompts (1-5 exemplars) the inputs; with
+  every third prompt few-shot the two features are about evenly loaded (the hardest case).
   """
   lengths = {"inputs": 2048, "targets": 512}
   inputs, targets = _cot_examples(shared_data, 4096, few_shot_every)
@@ -211,9 +212,7 @@ def test_cot_packing_fills_97_percent_and_beats_seqio(shared_data, few_shot_ever
   ours = {k: np.concatenate([o[k] for o in ours]) for k in ours[0]}
   theirs = _seqio_convert(inputs, targets, lengths, pack=True)
   fill_ours, fill_theirs = packing.fill_fractions(ours), packing.fill_fractions(theirs)
-  fuller = "targets" if few_shot_every == 0 else "inputs"
-  assert fill_ours[fuller] == max(fill_ours.values())
-  assert fill_ours[fuller] >= 0.97, fill_ours
+  assert max(fill_ours.values()) >= 0.97, fill_ours
   for feature in ("inputs", "targets"):
     assert fill_ours[feature] >= fill_theirs[feature], (feature, fill_ours, fill_theirs)
   for originals, packed in ((inputs, ours["encoder_input_tokens"]),

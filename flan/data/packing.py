@@ -33,41 +33,46 @@ def _check_lengths(lengths: np.ndarray, limit: int, feature: str):
 STRATEGIES = ("aligned", "tightest")
 
 
-def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
-                max_inputs: int, max_targets: int, strategy: str = "aligned") -> List[List[int]]:
-  """Best-fit decreasing in two dimensions: returns rows as lists of example indices.
+def _balanced_decreasing_order(size_in: np.ndarray, size_tg: np.ndarray) -> List[int]:
+  # Stable sorts: ties keep the example order, so the result is deterministic.
+  total = size_in + size_tg
+  heavy_in = np.nonzero(size_in >= size_tg)[0]
+  heavy_tg = np.nonzero(size_in < size_tg)[0]
+  heavy_in = heavy_in[np.argsort(-total[heavy_in], kind="stable")].tolist()
+  heavy_tg = heavy_tg[np.argsort(-total[heavy_tg], kind="stable")].tolist()
+  order = []
+  i = j = 0
+  sum_in = sum_tg = 0.0
+  while i < len(heavy_in) or j < len(heavy_tg):
+    if j == len(heavy_tg) or (i < len(heavy_in) and sum_in <= sum_tg):
+      k = heavy_in[i]
+      i += 1
+    else:
+      k = heavy_tg[j]
+      j += 1
+    sum_in += size_in[k]
+    sum_tg += size_tg[k]
+    order.append(k)
+  return order
 
-  Sizes are length fractions of the row (inputs / max_inputs, targets / max_targets). Examples
-  are placed largest first (by the sum of their two fractions); each goes into an open row where
-  it fits in both features, and a new row opens only when none fits. Which open row:
-    "aligned":  the row whose free room points most the way the example does (largest dot
-                product of the example's size and the row's free fractions), so examples heavy
-                in one feature fill rows with room in that feature (vector bin packing's
-                dot-product rule; packs mixtures of long-input and long-target examples best);
-    "tightest": the row left with the least free room (sum of the two free fractions).
-  """
-  if strategy not in STRATEGIES:
-    raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-  input_lengths = np.asarray(input_lengths, np.int64)
-  target_lengths = np.asarray(target_lengths, np.int64)
-  if input_lengths.shape != target_lengths.shape:
-    raise ValueError(f"{input_lengths.shape[0]} input lengths but {target_lengths.shape[0]} "
-                     "target lengths")
-  _check_lengths(input_lengths, max_inputs, "inputs")
-  _check_lengths(target_lengths, max_targets, "targets")
+
+def _decreasing_order(size_in: np.ndarray, size_tg: np.ndarray) -> List[int]:
+  return np.argsort(-(size_in + size_tg), kind="stable").tolist()
+
+
+def _place(order: List[int], input_lengths: np.ndarray, target_lengths: np.ndarray,
+           max_inputs: int, max_targets: int, aligned: bool) -> List[List[int]]:
+  """Puts the examples, in `order`, each into an open row where it fits (see assign_rows)."""
   n = input_lengths.shape[0]
   size_in = input_lengths / max_inputs
   size_tg = target_lengths / max_targets
-  # lexsort: last key is primary; ties broken by the smaller index, so the order is deterministic.
-  order = np.lexsort((np.arange(n), -np.maximum(size_in, size_tg), -(size_in + size_tg)))
   room_in = np.empty(n, np.int64)
   room_tg = np.empty(n, np.int64)
   free_in = np.empty(n, np.float64)  # room as a fraction of the row
   free_tg = np.empty(n, np.float64)
   rows: List[List[int]] = []
   num_open = 0
-  aligned = strategy == "aligned"
-  for i in order.tolist():
+  for i in order:
     need_in = input_lengths[i]
     need_tg = target_lengths[i]
     best = -1
@@ -91,6 +96,43 @@ def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
     free_in[best] = room_in[best] / max_inputs
     free_tg[best] = room_tg[best] / max_targets
   return rows
+
+
+def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
+                max_inputs: int, max_targets: int, strategy: str = "aligned") -> List[List[int]]:
+  """Best-fit decreasing in two dimensions: returns rows as lists of example indices.
+
+  Sizes are length fractions of the row (inputs / max_inputs, targets / max_targets). Each
+  example, in turn, goes into an open row where it fits in both features; a new row opens only
+  when none fits. Which open row:
+    "aligned":  the row whose free room points most the way the example does (largest dot
+                product of the example's size and the row's free fractions; vector bin
+                packing's dot-product rule);
+    "tightest": the row left with the least free room (sum of the two free fractions).
+  Two orders are tried and the one needing fewer rows is kept (ties: the first):
+    balanced: examples heavier in inputs and examples heavier in targets each largest first
+      (by the sum of their two fractions), merged so that the running totals of the two
+      features stay even, so rows get both kinds instead of ending full in one feature only;
+    decreasing: all examples largest first (better when examples are large against the row).
+  """
+  if strategy not in STRATEGIES:
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+  input_lengths = np.asarray(input_lengths, np.int64)
+  target_lengths = np.asarray(target_lengths, np.int64)
+  if input_lengths.shape != target_lengths.shape:
+    raise ValueError(f"{input_lengths.shape[0]} input lengths but {target_lengths.shape[0]} "
+                     "target lengths")
+  _check_lengths(input_lengths, max_inputs, "inputs")
+  _check_lengths(target_lengths, max_targets, "targets")
+  size_in = input_lengths / max_inputs
+  size_tg = target_lengths / max_targets
+  best_rows = None
+  for make_order in (_balanced_decreasing_order, _decreasing_order):
+    rows = _place(make_order(size_in, size_tg), input_lengths, target_lengths, max_inputs,
+                  max_targets, strategy == "aligned")
+    if best_rows is None or len(rows) < len(best_rows):
+      best_rows = rows
+  return best_rows
 
 
 def _scatter(tokens: Sequence[np.ndarray], rows: List[List[int]], length: int):
