@@ -11,27 +11,31 @@ peak bf16 FLOP/s table; it is shown only for accelerators in that table.
   .venv/bin/python bench/train_throughput.py --sizes small --batch 8 --input_length 256 --target_length 64
 """
 import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
 import numpy as np
 
 CPU_DEFAULTS = {"sizes": "tiny,small", "batch": 8, "input_length": 256, "target_length": 64, "steps": 5}
-GPU_DEFAULTS = {"sizes": "base,large,xl", "batch": 32, "input_length": 1024, "target_length": 256, "steps": 10}
+GPU_DEFAULTS = {"sizes": "base,large,xl", "batch": 0, "input_length": 1024, "target_length": 256, "steps": 10}
+GPU_BATCH = {"base": 64, "large": 32, "xl": 16}  # rows per step when --batch is not given (fits 80 GB)
 
 
 def parse_args(argv):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
   p.add_argument("--sizes", default=None, help="comma-separated flan.models.config sizes")
-  p.add_argument("--batch", type=int, default=None)
+  p.add_argument("--batch", type=int, default=None, help="rows per step (GPU default per size: %s)" % GPU_BATCH)
   p.add_argument("--input_length", type=int, default=None)
   p.add_argument("--target_length", type=int, default=None)
   p.add_argument("--steps", type=int, default=None, help="timed steps per framework (after 2 warm-up steps)")
   p.add_argument("--remat", action="store_true", help="flan: rematerialize layers (saves memory for xl)")
   p.add_argument("--skip_hf", action="store_true", help="measure flan only")
+  p.add_argument("--only", choices=("flan", "hf"), default=None, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   defaults = GPU_DEFAULTS if args.device == "gpu" else CPU_DEFAULTS
   for key, value in defaults.items():
@@ -139,52 +143,86 @@ def time_hf(config, batches, args):
   return seconds, float(loss.detach())
 
 
-def machine(args):
-  import jax  # pylint: disable=import-outside-toplevel
-  parts = [f"{platform.platform()}", f"{os.cpu_count()} CPU cores", f"python {platform.python_version()}",
-           f"jax {jax.__version__} on {jax.devices()[0].device_kind}"]
+def machine(device_kind):
+  """Platform, cores, versions and the accelerator (read in a child, so the parent never holds the GPU)."""
+  from importlib import metadata  # pylint: disable=import-outside-toplevel
+  parts = [platform.platform(), f"{os.cpu_count()} CPU cores", f"python {platform.python_version()}",
+           f"jax {metadata.version('jax')} on {device_kind}"]
   try:
-    import torch  # pylint: disable=import-outside-toplevel
-    parts.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads"
-                 + (f", {torch.cuda.get_device_name()}" if args.device == "gpu" else "") + ")")
-  except ImportError:
-    parts.append("torch not installed")
+    parts.append(f"torch {metadata.version('torch')}, transformers {metadata.version('transformers')}")
+  except metadata.PackageNotFoundError:
+    parts.append("torch/transformers not installed")
   return "; ".join(parts)
+
+
+def measure_one(args):
+  """Child process: measure one framework on one size and print a RESULT line (keeps GPU memory apart)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
+  dtype = "bfloat16" if args.device == "gpu" else "float32"
+  config = get_config(args.sizes, dtype=dtype, dropout_rate=0.0, remat=args.remat)
+  batches = make_batches(config, args, args.steps + 2)
+  if args.only == "flan":
+    seconds, compile_s, loss = time_flan(config, batches, args)
+  else:
+    seconds, loss = time_hf(config, batches, args)
+    compile_s = 0.0
+  print("RESULT " + json.dumps({"seconds": seconds, "compile_s": compile_s, "loss": loss,
+                                "device_kind": jax.devices()[0].device_kind}), flush=True)
+
+
+def run_child(args, size, framework):
+  command = [sys.executable, os.path.abspath(__file__), "--device", args.device, "--sizes", size,
+             "--batch", str(args.batch), "--input_length", str(args.input_length),
+             "--target_length", str(args.target_length), "--steps", str(args.steps), "--only", framework]
+  if args.remat:
+    command.append("--remat")
+  completed = subprocess.run(command, capture_output=True, text=True, check=False)
+  for line in completed.stdout.splitlines():
+    if line.startswith("RESULT "):
+      return json.loads(line[len("RESULT "):])
+  raise RuntimeError(f"{framework} on {size} failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}")
 
 
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.device == "cpu":
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-  import jax  # pylint: disable=import-outside-toplevel
+  if args.only:
+    measure_one(args)
+    return 0
   from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
   from flan.trainer import flops  # pylint: disable=import-outside-toplevel
   dtype = "bfloat16" if args.device == "gpu" else "float32"
-  peak = flops.peak_flops_per_device(jax.devices()[0].device_kind)
-  tokens = args.batch * (args.input_length + args.target_length)
-  print(f"machine: {machine(args)}")
-  print(f"batch {args.batch}, lengths {args.input_length}/{args.target_length} ({tokens} tokens/step), "
+  print(f"lengths {args.input_length}/{args.target_length}, "
         f"activations {dtype}, params float32, {args.steps} timed steps; peer: Hugging Face "
         "T5ForConditionalGeneration + transformers Adafactor (eager PyTorch"
-        + (", bf16 autocast)" if args.device == "gpu" else ", float32)"))
+        + (", bf16 autocast)" if args.device == "gpu" else ", float32)")
+        + "; each measured in its own process")
   rows = []
+  requested_batch = args.batch
   for size in args.sizes.split(","):
-    config = get_config(size, dtype=dtype, dropout_rate=0.0, remat=args.remat)
-    batches = make_batches(config, args, args.steps + 2)
+    args.batch = requested_batch or GPU_BATCH.get(size, 8)
+    tokens = args.batch * (args.input_length + args.target_length)
+    config = get_config(size, dtype=dtype)
     step_flops = flops.train_step_flops(config, args.batch, args.input_length, args.target_length)
-    flan_s, compile_s, flan_loss = time_flan(config, batches, args)
-    flan_tps = tokens / flan_s
-    line = f"{size:6s} flan {flan_tps:10,.0f} tok/s ({flan_s * 1000:8.1f} ms/step, compile {compile_s:5.1f}s"
+    flan = run_child(args, size, "flan")
+    if not rows and size == args.sizes.split(",")[0]:
+      print(f"machine: {machine(flan['device_kind'])}")
+    peak = flops.peak_flops_per_device(flan["device_kind"])
+    flan_tps = tokens / flan["seconds"]
+    line = (f"{size:6s} batch {args.batch:3d} | flan {flan_tps:10,.0f} tok/s ({flan['seconds'] * 1000:8.1f} ms/step, "
+            f"compile {flan['compile_s']:5.1f}s")
     if peak:
-      line += f", MFU {step_flops / flan_s / peak * 100:5.1f}%"
+      line += f", MFU {step_flops / flan['seconds'] / peak * 100:5.1f}%"
     line += ")"
     if not args.skip_hf:
-      hf_s, hf_loss = time_hf(config, batches, args)
-      hf_tps = tokens / hf_s
-      line += f" | HF {hf_tps:10,.0f} tok/s ({hf_s * 1000:8.1f} ms/step"
+      hf = run_child(args, size, "hf")
+      hf_tps = tokens / hf["seconds"]
+      line += f" | HF {hf_tps:10,.0f} tok/s ({hf['seconds'] * 1000:8.1f} ms/step"
       if peak:
-        line += f", MFU {step_flops / hf_s / peak * 100:5.1f}%"
-      line += (f") | flan/HF {flan_tps / hf_tps:5.2f}x | last loss flan {flan_loss:.3f} HF {hf_loss:.3f} "
+        line += f", MFU {step_flops / hf['seconds'] / peak * 100:5.1f}%"
+      line += (f") | flan/HF {flan_tps / hf_tps:5.2f}x | last loss flan {flan['loss']:.3f} HF {hf['loss']:.3f} "
                "(different random inits)")
       rows.append((size, flan_tps, hf_tps))
     print(line, flush=True)

@@ -80,7 +80,6 @@ def _bound(name):
                                         ("xxl", 14_000)])
 def test_flan_t5_gin_files_hold_the_paper_values(size, steps):
   from flan.models.config import SIZES, get_config  # pylint: disable=import-outside-toplevel
-  from flan.trainer import schedules  # pylint: disable=import-outside-toplevel,unused-import
   config_checks.parse_gin(["runs/finetune.gin", f"flan_t5/{size}.gin"], ["MODEL_DIR = '/tmp/x'"],
                           train_cli.default_search_paths())
   assert _bound("train.num_steps") == steps

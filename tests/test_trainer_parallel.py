@@ -29,7 +29,6 @@ def test_2x4_mesh_matches_one_device(tmp_path):
   mesh_losses, mesh_params, sharded = _run(tmp_path, "mesh", mesh_data=2, mesh_model=4)
   np.testing.assert_allclose(mesh_losses, one_losses, atol=1e-5, rtol=0)
   _assert_trees_close(mesh_params, one_params, atol=1e-5)
-  assert one_losses[-1] < one_losses[0]
   # model-axis parameters really are split: each device holds a quarter of the MLP input kernel
   wi = sharded["encoder"]["layers_0"]["mlp"]["wi_0"]["kernel"]
   assert wi.sharding.spec[1] == "model"

@@ -45,6 +45,16 @@ class _Preemption:
     del signum, frame
     self.requested = True
 
+  def agreed(self, step, every=10):
+    """Whether to stop now. With several processes every one must stop at the same step (the save is
+    collective), so they compare flags every `every` steps; that briefly waits for the device."""
+    if jax.process_count() == 1:
+      return self.requested
+    if step % every:
+      return False
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+    return bool(multihost_utils.process_allgather(np.array([self.requested])).any())
+
   def __exit__(self, *exc):
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
@@ -92,8 +102,9 @@ def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixt
           log_every=1, eval_every=0, eval_tasks=(), eval_batches=4, eval_predictions=0, stream=sys.stdout):
   """Trains until `num_steps` optimizer updates are done (resuming from the latest checkpoint in
   model_dir). eval_tasks are evaluated every eval_every steps on eval_batches validation batches (loss, token
-  accuracy) and, when eval_predictions > 0, on that many examples decoded greedily (exact match). Returns {"step", "state" (the final TrainState), "history" (per-step metric records),
-  "preempted", "checkpoint_steps"}."""
+  accuracy) and, when eval_predictions > 0, on that many examples decoded greedily (exact match).
+  Returns {"step", "state" (the final TrainState), "history" (per-step metric records), "preempted",
+  "checkpoint_steps"}."""
   feature_lengths = dict(feature_lengths or {"inputs": 2048, "targets": 512})
   config_checks.check_feature_lengths(feature_lengths)
   config_checks.check_steps(num_steps, checkpoint_every, eval_every)
@@ -166,7 +177,8 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
                                      params_sharding=shardings.params, vocab_size=model_config.vocab_size,
                                      tokenizer=tokenizer, num_predictions=eval_predictions, mesh=mesh,
                                      rules=rules)
-  result = {"step": start_step, "state": state, "history": logger.history, "preempted": False, "checkpoint_steps": []}
+  result = {"step": start_step, "state": state, "history": logger.history, "preempted": False,
+            "checkpoint_steps": []}
 
   def save(state):
     started = time.perf_counter()
@@ -195,7 +207,8 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
         step += 1
         logger.submit(step, device_metrics, metrics_lib.batch_token_counts(host_batch))
         done = step >= num_steps
-        if step % checkpoint_every == 0 or done or preemption.requested:
+        stop = preemption.agreed(step)
+        if step % checkpoint_every == 0 or done or stop:
           logger.flush()  # a non-finite loss raises here, before anything is saved
           save(state)
         if evaluator is not None and (step % eval_every == 0 or done):
@@ -204,7 +217,7 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
           logger.event(step, results, "eval step %d: %s" % (step, ", ".join(
               f"{k} {v:.4f}" for k, v in results.items())))
           logger.reset_clock()
-        if preemption.requested and not done:
+        if stop and not done:
           say(f"SIGTERM received: saved step {step}, exiting")
           result["preempted"] = True
           break
