@@ -60,6 +60,8 @@ def test_mesh_larger_than_device_count():
 
 
 def test_other_bad_values():
+  with pytest.raises(config_checks.ConfigError, match="model_dir .* got None"):
+    _train(model_dir=None)
   with pytest.raises(config_checks.ConfigError, match="feature_lengths"):
     _train(feature_lengths={"inputs": 16})
   with pytest.raises(ValueError, match="'cross_entropy'"):

@@ -105,6 +105,10 @@ def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixt
   accuracy) and, when eval_predictions > 0, on that many examples decoded greedily (exact match).
   Returns {"step", "state" (the final TrainState), "history" (per-step metric records), "preempted",
   "checkpoint_steps"}."""
+  if not isinstance(model_dir, (str, os.PathLike)) or not str(model_dir):
+    raise config_checks.ConfigError(f"train.model_dir (MODEL_DIR in runs/finetune.gin) must be a directory, "
+                                    f"got {model_dir!r}")
+  model_dir = str(model_dir)
   feature_lengths = dict(feature_lengths or {"inputs": 2048, "targets": 512})
   config_checks.check_feature_lengths(feature_lengths)
   config_checks.check_steps(num_steps, checkpoint_every, eval_every)
