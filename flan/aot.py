@@ -113,6 +113,7 @@ def prepare_environment(target: str) -> None:
     os.environ.setdefault("TPU_ACCELERATOR_TYPE", "v4-8")
     os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
     os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")  # no chips to guard: compiles may run side by side
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
