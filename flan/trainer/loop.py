@@ -155,7 +155,11 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
     say(f"initialized parameters at random (seed {init_seed})")
   start_step = int(jax.device_get(state.step))
   if jax.process_index() == 0 and stream is not None and start_step == 0:
-    say(partitioning.describe_shardings(abstract_state.params, shardings.params))
+    leaves = jax.tree.leaves(abstract_state.params)
+    say(f"model: {len(leaves)} parameter arrays, {sum(x.size for x in leaves):,} parameters; mesh "
+        + " x ".join(f"{name}={size}" for name, size in mesh.shape.items()))
+    if mesh.devices.size > 1:
+      say(partitioning.describe_shardings(abstract_state.params, shardings.params))
 
   train_step = step_lib.make_train_step(
       model, tx, schedule, z_loss=z_loss, label_smoothing=label_smoothing, loss_normalizer=loss_normalizer,
