@@ -1,6 +1,7 @@
 """Configuration errors fail before anything is compiled, naming the offending value."""
 import gin
 import jax
+import numpy as np
 import pytest
 
 from flan import train as train_cli
@@ -97,3 +98,19 @@ def test_flan_t5_gin_files_hold_the_paper_values(size, steps):
 def test_demo_gin_parses():
   config_checks.parse_gin(["local/demo.gin"], ["MODEL_DIR = '/tmp/x'"], train_cli.default_search_paths())
   assert _bound("train.mixture") == "flan_demo"
+
+
+def test_given_params_must_match_the_model():
+  from flan.models import t5  # pylint: disable=import-outside-toplevel
+  from flan.trainer import state as state_lib  # pylint: disable=import-outside-toplevel
+  model = t5.Transformer(tiny_config())
+  params = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype),
+                        state_lib.unbox(state_lib.abstract_boxed_params(model)))
+  state_lib.check_params_match(params, state_lib.unbox(state_lib.abstract_boxed_params(model)))
+  del params["decoder"]["decoder_norm"]
+  params["encoder"]["encoder_norm"]["scale"] = np.zeros((3,), np.float32)
+  with pytest.raises(ValueError, match=r"missing \[\"\['decoder'\]\['decoder_norm'\]\['scale'\]\"\]"):
+    state_lib.check_params_match(params, state_lib.unbox(state_lib.abstract_boxed_params(model)))
+  params["decoder"]["decoder_norm"] = {"scale": np.zeros((16,), np.float32)}
+  with pytest.raises(ValueError, match=r"encoder_norm.*shape \(3,\), the model expects \(16,\)"):
+    state_lib.check_params_match(params, state_lib.unbox(state_lib.abstract_boxed_params(model)))

@@ -111,6 +111,23 @@ def state_shardings(model, tx, mesh, rules):
   return abstract, shardings
 
 
+def _paths(tree):
+  return {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def check_params_match(params, expected):
+  """Raises ValueError naming missing, unexpected or wrongly shaped parameters (given vs the model's)."""
+  given, wanted = _paths(params), _paths(expected)
+  missing, unexpected = sorted(set(wanted) - set(given)), sorted(set(given) - set(wanted))
+  if missing or unexpected:
+    more = lambda names: names[:10] + (["..."] if len(names) > 10 else [])
+    raise ValueError(f"parameters do not match the model: missing {more(missing)}, unexpected {more(unexpected)}")
+  for name, abstract in wanted.items():
+    if tuple(np.shape(given[name])) != tuple(abstract.shape):
+      raise ValueError(f"parameter {name} has shape {tuple(np.shape(given[name]))}, the model expects "
+                       f"{tuple(abstract.shape)}")
+
+
 def create_train_state(model, tx, shardings, *, seed=0, params=None, step=0):
   """A new TrainState laid out by `shardings`: random init from `seed`, or the given (numpy) params."""
   if params is None:
@@ -119,6 +136,7 @@ def create_train_state(model, tx, shardings, *, seed=0, params=None, step=0):
       return TrainState(step=jnp.asarray(step, jnp.int32), params=params, opt_state=tx.init(params))
     return jax.jit(init, out_shardings=shardings)(jax.random.key(seed))
 
+  check_params_match(params, unbox(abstract_boxed_params(model)))
   params = jax.tree.map(lambda p, s: jax.device_put(np.asarray(p, np.float32), s), params, shardings.params)
 
   def from_params(params):
