@@ -77,7 +77,7 @@ def canonical_dataset(spec: DatasetSpec, dataset: tf.data.Dataset) -> tf.data.Da
   if spec.transform is not None:
     dataset = spec.transform(dataset)
   if spec.field_map is not None:
-    dataset = dataset.map(spec.field_map, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(spec.field_map)
   available = set(dataset.element_spec)
   missing = [f for f in _required_fields(family) if f not in available]
   if missing:
@@ -96,7 +96,7 @@ def canonical_dataset(spec: DatasetSpec, dataset: tf.data.Dataset) -> tf.data.Da
       out[key] = value
     return out
 
-  dataset = dataset.map(to_strings, num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.map(to_strings)
   return dataset.filter(lambda ex: tf.strings.length(ex["answer"]) > 0)  # unlabelled examples
 
 
@@ -131,7 +131,9 @@ def render_dataset(dataset: tf.data.Dataset, renderer: rendering.Renderer) -> tf
   """Canonical examples -> {"inputs", "targets"} text, rendered in Python by `renderer`.
 
   Examples go to Python in small batches (one call per RENDER_BATCH examples) to keep the per-call
-  overhead of tf.numpy_function low; order and results are the same as one by one.
+  overhead of tf.numpy_function low; order and results are the same as one by one. Maps run
+  sequentially: a mixture runs many task pipelines side by side, and parallel maps in each of them
+  only fight over the GIL and the cores.
   """
   keys = sorted(dataset.element_spec)
 
@@ -151,7 +153,12 @@ def render_dataset(dataset: tf.data.Dataset, renderer: rendering.Renderer) -> tf
     return {"inputs": inputs, "targets": targets}
 
   dataset = dataset.enumerate().batch(RENDER_BATCH)
-  return dataset.map(render, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+  return dataset.map(render).unbatch()
+
+
+def _shuffle_buffer_size(source: seqio.DataSource) -> int | None:
+  """No task-level shuffle buffer for sources that shuffle whole splits themselves."""
+  return None if source.performs_internal_shuffling else seqio.SHUFFLE_BUFFER_SIZE
 
 
 def _count_tokens_fn(vocabulary: seqio.Vocabulary):
@@ -205,6 +212,7 @@ def register_dataset(spec: DatasetSpec, *, vocabulary: seqio.Vocabulary | None =
         output_features=vocab.output_features(vocabulary),
         postprocess_fn=spec.postprocess_fn,
         metric_fns=list(spec.metric_fns),
+        shuffle_buffer_size=_shuffle_buffer_size(spec.source),
     )
     names.append(name)
   DATASETS[spec.name] = (spec, names)
@@ -216,8 +224,7 @@ def _raw_preprocessor(dataset, *, name, inputs_field, targets_field):
   for field in (inputs_field, targets_field):
     if field not in available:
       raise ValueError(f"task {name!r}: field {field!r} is missing; the examples have {sorted(available)}")
-  return dataset.map(lambda ex: {"inputs": ex[inputs_field], "targets": ex[targets_field]},
-                     num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.map(lambda ex: {"inputs": ex[inputs_field], "targets": ex[targets_field]})
 
 
 def register_raw_task(name: str, source: seqio.DataSource, *, inputs_field: str = "inputs",
@@ -235,7 +242,7 @@ def register_raw_task(name: str, source: seqio.DataSource, *, inputs_field: str 
           seqio.preprocessors.append_eos,
       ],
       output_features=vocab.output_features(vocabulary), postprocess_fn=postprocess_fn,
-      metric_fns=list(metric_fns))
+      metric_fns=list(metric_fns), shuffle_buffer_size=_shuffle_buffer_size(source))
   return name
 
 

@@ -93,7 +93,9 @@ class InMemorySource(seqio.DataSource):
   """
 
   def __init__(self, name: str, rows_fn: Callable[[str], Sequence[Mapping]], splits: Sequence[str]):
-    super().__init__(splits=splits)
+    # The source shuffles the whole split itself, so tasks need no extra shuffle buffer (whose fill
+    # would render and tokenize 1,000 examples per task before a mixture yields anything).
+    super().__init__(splits=splits, performs_internal_shuffling=True)
     self._name = name
     self._rows_fn = rows_fn
     self._columns = {}
