@@ -29,17 +29,22 @@ PRESETS = {
 MICROBATCH_TRIES = (1, 4)
 
 
-def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None):
+def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None,
+                          cached_only=False):
   """One `python -m flan.aot --json` run; its result is kept in results_dir (when given) and reused."""
   flags = ["--size", size, "--mesh", mesh, "--batch", str(batch), "--lengths", lengths,
            "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches), "--json"]
   saved = None
+  if cached_only and not results_dir:
+    raise ValueError("--cached-only needs --results-dir")
   if results_dir:
     name = "_".join(f.lstrip("-").replace("=", "").replace(",", "").replace(":", "x") for f in flags[:-1])
     saved = os.path.join(results_dir, name + ".json")
     if os.path.exists(saved):
       with open(saved, encoding="utf-8") as f:
         return json.load(f)
+    if cached_only:
+      return {"error": "not compiled yet (no result in --results-dir)"}
   started = time.perf_counter()
   try:
     done = subprocess.run([sys.executable, "-m", "flan.aot", *flags], capture_output=True, text=True,
@@ -74,13 +79,14 @@ def _oom_needs(message):
   return message[:120]
 
 
-def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None):
+def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None, cached_only=False):
   mesh, preset = PRESETS[slice_name]
   tried = []
   for microbatches in MICROBATCH_TRIES:
     if batch % microbatches:
       break
-    result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir)
+    result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir,
+                                   cached_only)
     log(f"{size} on {slice_name} with {microbatches} microbatch(es): " + _summary(result))
     tried.append((microbatches, result))
     if "error" in result or result["fits"]:
@@ -95,6 +101,10 @@ def format_row(row):
   cells = []
   verdict = "no"
   for microbatches, result in row["tried"]:
+    if "error" in result and result["error"].startswith("not compiled yet"):
+      cells.append(f"{microbatches} mb: not compiled yet")
+      verdict = "not measured"
+      continue
     if "error" in result:
       cells.append(f"{microbatches} mb: error ({result['error']})")
       verdict = "unknown"
@@ -154,6 +164,8 @@ def main(argv=None):
   parser.add_argument("--timeout", type=int, default=1800, help="seconds per compile")
   parser.add_argument("--out", help="markdown file to write (default: print)")
   parser.add_argument("--results-dir", help="keep each compile's JSON here and reuse it on the next run")
+  parser.add_argument("--cached-only", action="store_true",
+                      help="compile nothing: tabulate the results already in --results-dir")
   args = parser.parse_args(argv)
   unknown = [s for s in args.slices.split(",") if s not in PRESETS]
   if unknown:
@@ -164,7 +176,8 @@ def main(argv=None):
   rows = []
   for size in args.sizes.split(","):
     for slice_name in args.slices.split(","):
-      rows.append(plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log, args.results_dir))
+      rows.append(plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log, args.results_dir,
+                           args.cached_only))
       if args.out:  # rewritten after every row, so a long run leaves what it has measured so far
         write(args.out, render(rows, args.batch, args.lengths, command_line.strip(),
                                time.perf_counter() - started))
