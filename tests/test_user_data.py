@@ -93,3 +93,23 @@ def test_user_data_joins_a_mixture_at_a_fraction(tmp_path):
   with pytest.raises(ValueError, match="closest registered names: user_base_mix"):
     user_data.register_user_data("user_mine3", mine, mixture="user_base_mx", fraction=0.5)
 
+
+
+def test_registered_from_gin(tmp_path):
+  import gin  # pylint: disable=import-outside-toplevel
+  path = _write_jsonl(tmp_path / "gin.jsonl", [{"q": "Sky colour?", "a": "blue"}])
+  gin.parse_config(f"""
+      my_data/flan.data.user_data.register_user_data.name = "user_from_gin"
+      my_data/flan.data.user_data.register_user_data.files = {{"train": "{path}"}}
+      my_data/flan.data.user_data.register_user_data.family = "closed_qa"
+      my_data/flan.data.user_data.register_user_data.fields = {{"question": "q", "answer": "a"}}
+      my_data/flan.data.user_data.register_user_data.variants = ["zs"]
+  """)
+  try:
+    with gin.config_scope("my_data"):
+      name = user_data.register_user_data()  # what `@my_data/register_user_data()` evaluates in a gin file
+  finally:
+    gin.clear_config()
+  assert name == "user_from_gin:zs"
+  (inputs, target), = _texts(name, 1)
+  assert "Sky colour?" in inputs and target == "blue"
