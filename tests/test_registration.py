@@ -36,6 +36,7 @@ MOCK_TASKS = {
     "super_glue_wic": ("zs_opt",),
     "trec": ("zs_opt",),
     "winogrande": ("zs_opt",),
+    "niv2": ("zs", "fs"),
 }
 
 
@@ -43,7 +44,7 @@ MOCK_TASKS = {
 def t5_vocab(shared_data):
   import os  # pylint: disable=import-outside-toplevel
   os.environ["FLAN_VOCAB_PATH"] = str(shared_data / "t5_spiece" / "spiece.model")
-  from flan.mixtures import muffin  # pylint: disable=import-outside-toplevel
+  from flan.mixtures import muffin, niv2  # pylint: disable=import-outside-toplevel,unused-import
   yield muffin
   del os.environ["FLAN_VOCAB_PATH"]
 
@@ -57,7 +58,7 @@ def mock_tfds():
 def test_tfds_tasks_in_many_variants_under_mock_data(t5_vocab, mock_tfds):
   drawn = 0
   for dataset, suffixes in MOCK_TASKS.items():
-    assert set(suffixes) <= {name.split(":")[1] for name in t5_vocab.TASKS[dataset]}
+    assert set(suffixes) <= {name.split(":")[1] for name in registration.dataset_tasks(dataset)}
     for suffix in suffixes:
       task = seqio.get_mixture_or_task(f"{dataset}:{suffix}")
       examples = list(task.get_dataset(None, split="train", shuffle=False).take(1).as_numpy_iterator())
