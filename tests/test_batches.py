@@ -186,3 +186,17 @@ def test_shard_defaults_to_jax_process():
   assert (it.config.shard_index, it.config.num_shards) == (0, 1)
   with pytest.raises(ValueError, match="give both shard_index and num_shards"):
     batches.make_batch_iterator("test_batches_a", batch_size=4, shard_index=0)
+
+
+def test_close_stops_and_set_state_restarts():
+  it = _iterator()
+  _take(it, 2)
+  state = it.get_state()
+  expected = _take(it, 2)
+  after = it.get_state()
+  it.close()
+  with pytest.raises(StopIteration):
+    next(it)
+  assert it.get_state() == after
+  it.set_state(state)
+  _assert_same(_take(it, 2), expected)

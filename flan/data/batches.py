@@ -7,8 +7,11 @@ The saved position is therefore two numbers: examples before the current chunk a
 taken from it. Restoring skips that many examples in the source, repacks the chunk and drops the
 rows already taken, so a resumed run sees exactly the rows it would have seen.
 """
+import atexit
 import collections
 import dataclasses
+import gc
+import weakref
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional
 
 import numpy as np
@@ -162,6 +165,18 @@ def _seqio_chunks(reader: examples_lib.ExampleReader, config: BatchConfig) -> It
                             for k in packing.PACKED_FEATURES}, counts)
 
 
+_LIVE_ITERATORS = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_iterators():
+  # tf.data threads still running Python preprocessing (tf.numpy_function) while the interpreter
+  # shuts down can abort the process; stop them first.
+  for iterator in list(_LIVE_ITERATORS):
+    iterator.close()
+  gc.collect()
+
+
 class BatchIterator:
   """Iterator of this host's fixed-shape numpy batches; get_state()/set_state() resume exactly."""
 
@@ -169,9 +184,20 @@ class BatchIterator:
     config.validate()
     self.config = config
     self._provider = examples_lib.get_provider(config.name)
+    self._chunks = None
     self._restart(position=0, rows_taken=0, counters={})
+    _LIVE_ITERATORS.add(self)
+
+  def close(self) -> None:
+    """Stops the input pipeline: next() then raises StopIteration; get_state() still works and
+    set_state() starts again."""
+    self._closed = True
+    if self._chunks is not None:
+      self._chunks.close()
+      self._chunks = None
 
   def _restart(self, position: int, rows_taken: int, counters: Mapping[str, int]):
+    self.close()
     c = self.config
     dataset = examples_lib.token_dataset(
         self._provider, split=c.split, feature_lengths=c.feature_lengths, seed=c.seed,
@@ -187,6 +213,7 @@ class BatchIterator:
     self._chunk_start = position
     self._chunk: Optional[_Chunk] = None
     self._cursor = 0
+    self._closed = False
     if rows_taken:
       if not self._next_chunk() or rows_taken > _row_count(self._chunk.rows):
         raise ValueError(f"saved state takes {rows_taken} rows from the chunk at example "
@@ -196,7 +223,7 @@ class BatchIterator:
   def _next_chunk(self) -> bool:
     if self._chunk is not None:
       self._chunk_start += self._chunk.consumed
-    self._chunk = next(self._chunks, None)
+    self._chunk = next(self._chunks, None) if self._chunks is not None else None
     self._cursor = 0
     if self._chunk is None:
       return False
@@ -207,6 +234,8 @@ class BatchIterator:
     return self
 
   def __next__(self) -> Dict[str, np.ndarray]:
+    if self._closed:
+      raise StopIteration
     need = self.config.rows_per_host
     parts: List[Dict[str, np.ndarray]] = []
     while need:
