@@ -109,7 +109,8 @@ def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
                 product of the example's size and the row's free fractions; vector bin
                 packing's dot-product rule);
     "tightest": the row left with the least free room (sum of the two free fractions).
-  Two orders are tried and the one needing fewer rows is kept (ties: the first):
+  Two orders are tried and the one needing fewer rows is kept (ties: the first; the second is
+  skipped when the first is within 1% of the lower bound, the larger feature total / row):
     balanced: examples heavier in inputs and examples heavier in targets each largest first
       (by the sum of their two fractions), merged so that the running totals of the two
       features stay even, so rows get both kinds instead of ending full in one feature only;
@@ -126,12 +127,15 @@ def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
   _check_lengths(target_lengths, max_targets, "targets")
   size_in = input_lengths / max_inputs
   size_tg = target_lengths / max_targets
+  good_enough = int(np.ceil(1.01 * max(size_in.sum(), size_tg.sum())))
   best_rows = None
   for make_order in (_balanced_decreasing_order, _decreasing_order):
     rows = _place(make_order(size_in, size_tg), input_lengths, target_lengths, max_inputs,
                   max_targets, strategy == "aligned")
     if best_rows is None or len(rows) < len(best_rows):
       best_rows = rows
+    if len(best_rows) <= good_enough:
+      break
   return best_rows
 
 
