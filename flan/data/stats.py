@@ -116,37 +116,29 @@ def pack_with_seqio(examples: List[Example], feature_lengths: Mapping[str, int])
                  time.perf_counter() - start)
 
 
-def end_to_end_rate(name: str, *, split: str, feature_lengths: Mapping[str, int], count: int,
-                    packer: str = "flan", seed: int = 0, batch_size: int = 8) -> Tuple[int, float]:
-  """(examples, seconds) through our batch iterator: templating, tokenizing, packing, batching.
-
-  Timing starts after the first batch, so building the pipeline is not counted.
-  """
-  iterator = batches_lib.make_batch_iterator(
-      name, split=split, feature_lengths=dict(feature_lengths), batch_size=batch_size,
-      packer=packer, seed=seed, shard_index=0, num_shards=1)
-  next(iterator)
+def draw_flan_examples(iterator: batches_lib.BatchIterator, count: int) -> int:
+  """Draws batches until at least `count` more examples were read; returns how many were."""
   first = iterator.stats()["examples_read"]
-  start = time.perf_counter()
   while iterator.stats()["examples_read"] - first < count:
     next(iterator)
-  return iterator.stats()["examples_read"] - first, time.perf_counter() - start
+  return iterator.stats()["examples_read"] - first
 
 
-def seqio_pipeline_rate(name: str, *, split: str, feature_lengths: Mapping[str, int], count: int,
-                        seed: int = 0, batch_size: int = 8) -> Tuple[int, float]:
-  """(examples, seconds) through the usual t5x input pipeline: seqio.get_dataset + its packer."""
+def seqio_packed_batches(name: str, *, split: str, feature_lengths: Mapping[str, int],
+                         seed: int = 0, batch_size: int = 8):
+  """The usual t5x input pipeline: seqio.get_dataset + EncDecFeatureConverter(pack=True)."""
   provider = examples_lib.get_provider(name)
   dataset = seqio.get_dataset(
       provider.name, task_feature_lengths=dict(feature_lengths), dataset_split=split,
       shuffle=True, num_epochs=None, seed=seed, use_cached=False,
       feature_converter=seqio.EncDecFeatureConverter(pack=True))
-  # Count the examples behind each packed row by its segments.
-  iterator = dataset.batch(batch_size).as_numpy_iterator()
-  next(iterator)
+  return dataset.batch(batch_size).as_numpy_iterator()
+
+
+def draw_seqio_examples(batches, count: int) -> int:
+  """Draws packed batches until they hold at least `count` examples (segments); returns how many."""
   examples = 0
-  start = time.perf_counter()
   while examples < count:
-    batch = next(iterator)
+    batch = next(batches)
     examples += int(np.sum((batch["decoder_positions"] == 0) & (batch["decoder_segment_ids"] > 0)))
-  return examples, time.perf_counter() - start
+  return examples
