@@ -61,6 +61,9 @@ def _restore(model_dir, config):
       checkpointer.close()
 
 
+# orbax's background save machinery can report "Event loop is closed" at interpreter cleanup after a run is
+# stopped by an exception; the checkpoints themselves are checked below.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_nan_loss_stops_with_step_and_keeps_checkpoints_then_truncated_latest_falls_back(tmp_path, monkeypatch):
   config = tiny_config()
   model_dir = tmp_path / "run"
