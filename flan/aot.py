@@ -172,6 +172,11 @@ def compile_train_step(plan: Plan):
   if mesh.size != len(devices):
     raise ValueError(f"mesh {dict(mesh.shape)} uses {mesh.size} of the {len(devices)} devices of {plan.target}")
   partitioning.check_batch_size(plan.batch_size, mesh)
+  from flan.trainer import config_checks  # pylint: disable=import-outside-toplevel
+  try:  # the trainer's own rule: each microbatch still splits over data x fsdp
+    config_checks.check_batch(plan.batch_size, plan.num_microbatches, dict(mesh.shape))
+  except config_checks.ConfigError as error:
+    raise ValueError(str(error)) from None
   rules = partitioning.logical_rules(fsdp_embed=plan.fsdp_embed)
   model = t5.Transformer(config)
   schedule = schedules.make_schedule("constant", base_learning_rate=5e-4)

@@ -26,7 +26,7 @@ PRESETS = {
     "v5e-16": ("data=1,fsdp=16,model=1", "gin/hardware/tpu_v5e_16.gin"),
     "v5p-8": ("data=1,fsdp=4,model=1", "gin/hardware/tpu_v5p_8.gin"),
 }
-MICROBATCH_TRIES = (1, 4)
+MICROBATCH_TRIES = (1, 4, 16)
 
 
 def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None,
@@ -82,9 +82,10 @@ def _oom_needs(message):
 def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None, cached_only=False):
   mesh, preset = PRESETS[slice_name]
   tried = []
+  data_parallel = aot.parse_mesh(mesh)[0] * aot.parse_mesh(mesh)[1]
   for microbatches in MICROBATCH_TRIES:
-    if batch % microbatches:
-      break
+    if batch % microbatches or (batch // microbatches) % data_parallel:
+      break  # the trainer refuses microbatches that do not split over data x fsdp
     result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir,
                                    cached_only)
     log(f"{size} on {slice_name} with {microbatches} microbatch(es): " + _summary(result))
@@ -117,6 +118,8 @@ def format_row(row):
                  f"temp {gib(memory['temporaries'])})")
     if result["fits"]:
       verdict = "yes" if microbatches == 1 else f"yes, with {microbatches} microbatches"
+      if memory["peak"] > 0.95 * hbm * aot.GIB:
+        verdict += " (tight)"
   return (f"| {row['size']} | {row['slice']} ({devices} chips x {hbm} GiB) | `{row['preset']}` ({row['mesh']}) "
           f"| {'; '.join(cells)} | {verdict} |")
 

@@ -132,3 +132,9 @@ def test_table_meshes_are_the_presets():
         bindings[name] = int(value)
     assert aot.parse_mesh(mesh) == (bindings["data"], bindings["fsdp"], bindings["model"]), slice_name
     assert aot.target_device_count(f"tpu-{slice_name}") == bindings["data"] * bindings["fsdp"] * bindings["model"]
+
+
+def test_microbatches_must_split_over_the_data_axes(capsys):
+  assert aot.main(["--size", "tiny", "--mesh", "data=8", "--batch", "16", "--lengths", "16:8",
+                   "--microbatches", "4"]) == 2
+  assert "microbatch 4 with num_microbatches=4" in capsys.readouterr().err
