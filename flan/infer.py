@@ -8,42 +8,27 @@ copied to the output row, which adds "score" (summed log-probability of the targ
 or "prediction" (decoded text).
 """
 import argparse
-import json
 import logging
 import pathlib
 import sys
 import time
 from typing import Any
 
+from flan import jsonl
+
 log = logging.getLogger("flan.infer")
 
 
 def read_rows(path: pathlib.Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
   rows = []
-  with open(path, encoding="utf-8") as f:
-    for number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{number}: not valid JSON ({e.msg})") from e
-      if not isinstance(row, dict):
-        raise ValueError(f"{path}:{number}: expected a JSON object, found {type(row).__name__}")
-      for key in required:
-        if key not in row:
-          raise ValueError(f"{path}:{number}: missing key {key!r}")
-        if not isinstance(row[key], str):
-          raise ValueError(f"{path}:{number}: {key!r} must be a string, found {type(row[key]).__name__}")
-      rows.append(row)
+  for number, row in jsonl.read_jsonl(path):
+    for key in required:
+      if key not in row:
+        raise ValueError(f"{path}:{number}: missing key {key!r}")
+      if not isinstance(row[key], str):
+        raise ValueError(f"{path}:{number}: {key!r} must be a string, found {type(row[key]).__name__}")
+    rows.append(row)
   return rows
-
-
-def write_rows(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with open(path, "w", encoding="utf-8") as f:
-    for row in rows:
-      f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def parse_args(argv):
@@ -115,7 +100,7 @@ def run(args) -> int:
                           beam_size=args.beam_size, length_penalty=args.length_penalty, seed=args.seed,
                           mesh=mesh)
     out = [{**row, "prediction": text} for row, text in zip(rows, texts)]
-  write_rows(args.output, out)
+  jsonl.write_jsonl(args.output, out)
   log.info("%s: %d rows in %.1fs -> %s", args.mode, len(rows), time.perf_counter() - start, args.output)
   return 0
 

@@ -4,7 +4,7 @@ import sys
 import textwrap
 
 CORE_PACKAGES = ["flan.models", "flan.trainer", "flan.evaluation"]
-CORE_MODULES = ["flan.partitioning", "flan.train", "flan.infer", "flan.convert"]
+CORE_MODULES = ["flan.partitioning", "flan.jsonl", "flan.train", "flan.infer", "flan.convert"]
 BLOCKED = ["tensorflow", "seqio", "tensorflow_datasets", "tensorflow_text"]
 
 SCRIPT = textwrap.dedent("""

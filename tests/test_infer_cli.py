@@ -83,7 +83,7 @@ def test_vocabulary_comes_from_flag_when_the_checkpoint_has_none(paths, tmp_path
 @pytest.mark.parametrize("line,message", [
     ('{"inputs": "x"}', r"in.jsonl:2: missing key 'targets'"),
     ('{"inputs": "x", "targets": 3}', r"in.jsonl:2: 'targets' must be a string"),
-    ("{not json", r"in.jsonl:2: not valid JSON"),
+    ("{not json", r"in.jsonl:2: malformed JSON"),
 ])
 def test_bad_input_rows_are_located(hf_dir, tmp_path, capsys, line, message):
   source = tmp_path / "in.jsonl"

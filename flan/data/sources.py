@@ -4,13 +4,14 @@ File sources read their rows lazily (on first use, not at registration) and keep
 Every row is a dict of strings; a list value (JSONL) is kept as a list of strings.
 """
 import csv
-import json
 import os
 import threading
 from typing import Callable, Mapping, Sequence
 
 import seqio
 import tensorflow as tf
+
+from flan import jsonl
 
 OPTION_SEPARATOR = "\x1f"  # joins answer options into one string tensor; never appears in text
 
@@ -27,27 +28,22 @@ def tfds_source(name: str, splits: Sequence[str] | Mapping[str, str] | None = No
   return seqio.TfdsDataSource(tfds_name=name, splits=splits, tfds_data_dir=data_dir)
 
 
-def _open_text(path: str):
+def _require_file(path: str) -> None:
   if not os.path.isfile(path):
     raise FileNotFoundError(f"data file {path!r} does not exist")
+
+
+def _open_text(path: str):
+  _require_file(path)
   return open(path, encoding="utf-8", newline="")
 
 
 def read_jsonl(path: str) -> list[dict]:
-  rows = []
-  with _open_text(path) as f:
-    for line_number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise DataFileError(f"{path}:{line_number}: malformed JSON line ({e.msg} at column {e.colno})") from e
-      if not isinstance(row, dict):
-        raise DataFileError(f"{path}:{line_number}: expected a JSON object, got {type(row).__name__}")
-      row["__line__"] = line_number
-      rows.append(row)
-  return rows
+  _require_file(path)
+  try:
+    return [{**row, "__line__": line_number} for line_number, row in jsonl.read_jsonl(path)]
+  except jsonl.JsonlError as e:
+    raise DataFileError(str(e)) from e
 
 
 def read_delimited(path: str, delimiter: str, columns: Sequence[str] | None = None,

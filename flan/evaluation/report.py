@@ -2,6 +2,7 @@
 import json
 import pathlib
 
+from flan import jsonl
 from flan.evaluation import benchmarks
 
 
@@ -50,8 +51,6 @@ def write_results(results, records, output_dir, model_name="model"):
   paths = [json_path, md_path]
   for name, rows in records.items():
     path = output_dir / f"scored_{name}.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-      for row in rows:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    jsonl.write_jsonl(path, rows)
     paths.append(path)
   return paths

@@ -1,8 +1,8 @@
 """Run benchmarks end to end: build prompts, get predictions (a predictor or a file), score, summarize."""
-import json
 import sys
 import time
 
+from flan import jsonl
 from flan.evaluation import benchmarks
 from flan.evaluation import metrics
 from flan.evaluation import scoring
@@ -33,14 +33,10 @@ def collect_examples(names, dirs, max_per_subset=None):
 def export_prompts(collected, out_dir):
   """Writes <out_dir>/<benchmark>.jsonl with id, benchmark, subset, prompt, gold per line; returns paths."""
   import pathlib  # pylint: disable=import-outside-toplevel
-  out_dir = pathlib.Path(out_dir)
-  out_dir.mkdir(parents=True, exist_ok=True)
   paths = []
   for name, (examples, _) in collected.items():
-    path = out_dir / f"{name}.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-      for example in examples:
-        f.write(json.dumps(example.to_json(), ensure_ascii=False) + "\n")
+    path = pathlib.Path(out_dir) / f"{name}.jsonl"
+    jsonl.write_jsonl(path, (example.to_json() for example in examples))
     paths.append(path)
   return paths
 
@@ -61,30 +57,23 @@ def read_predictions(paths):
 
 
 def _read_prediction_file(path, predictions):
-  with open(path, encoding="utf-8") as f:
-    for line_number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      try:
-        record = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{line_number}: not a JSON object ({e})") from e
-      if not isinstance(record, dict) or "id" not in record:
-        raise ValueError(f"{path}:{line_number}: expected {{\"id\": ..., \"prediction\": ...}}")
-      if "prediction" in record:
-        value = record["prediction"]
-      elif "predictions" in record:
-        value = record["predictions"]
-      else:
-        raise ValueError(f"{path}:{line_number}: record {record['id']!r} has no 'prediction' (or 'predictions')")
-      if isinstance(value, list):
-        if not value or not all(isinstance(v, str) for v in value):
-          raise ValueError(f"{path}:{line_number}: 'predictions' must be a non-empty list of strings")
-      elif not isinstance(value, str):
-        raise ValueError(f"{path}:{line_number}: 'prediction' must be a string")
-      if record["id"] in predictions:
-        raise ValueError(f"{path}:{line_number}: duplicate id {record['id']!r}")
-      predictions[record["id"]] = value
+  for line_number, record in jsonl.read_jsonl(path):
+    if "id" not in record:
+      raise ValueError(f"{path}:{line_number}: expected {{\"id\": ..., \"prediction\": ...}}")
+    if "prediction" in record:
+      value = record["prediction"]
+    elif "predictions" in record:
+      value = record["predictions"]
+    else:
+      raise ValueError(f"{path}:{line_number}: record {record['id']!r} has no 'prediction' (or 'predictions')")
+    if isinstance(value, list):
+      if not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{path}:{line_number}: 'predictions' must be a non-empty list of strings")
+    elif not isinstance(value, str):
+      raise ValueError(f"{path}:{line_number}: 'prediction' must be a string")
+    if record["id"] in predictions:
+      raise ValueError(f"{path}:{line_number}: duplicate id {record['id']!r}")
+    predictions[record["id"]] = value
 
 
 def score_benchmark(name, examples, predictions_by_id):
