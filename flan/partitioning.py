@@ -4,6 +4,7 @@ Layers name logical axes only ("batch", "embed", "heads", ...); `logical_rules` 
 to the mesh axes ("data", "fsdp", "model"). Use the mesh with `jax.set_mesh(mesh)` and
 the rules with `flax.linen.logical_axis_rules(rules)` around the jitted step.
 """
+import contextlib
 import math
 from typing import Any, Mapping, Optional, Sequence
 
@@ -56,6 +57,18 @@ def logical_rules(fsdp_embed: bool = False):
       ("relpos_buckets", None),
       ("layers", None),
   )
+
+
+def mesh_context(mesh: Optional[Mesh], rules=None) -> contextlib.ExitStack:
+  """Context under which the model's logical constraints map to `mesh` (a no-op without a mesh).
+
+  rules default to `logical_rules()`.
+  """
+  stack = contextlib.ExitStack()
+  if mesh is not None:
+    stack.enter_context(jax.set_mesh(mesh))
+    stack.enter_context(nn.logical_axis_rules(logical_rules() if rules is None else rules))
+  return stack
 
 
 def _is_box(x):

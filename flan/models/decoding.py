@@ -9,11 +9,11 @@ Outputs are token ids after the decoder start token (id 0), EOS included, padded
 import functools
 from typing import Optional, Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flan import partitioning
 from flan.models.config import T5Config
 from flan.models.t5 import Transformer
 
@@ -193,16 +193,6 @@ def _validate(method, max_decode_length, temperature, top_k, top_p, beam_size, b
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
 
-def _mesh_context(mesh, rules):
-  """Context under which the model's logical constraints map to the mesh (a no-op without a mesh)."""
-  import contextlib  # pylint: disable=import-outside-toplevel
-  stack = contextlib.ExitStack()
-  if mesh is not None:
-    stack.enter_context(jax.set_mesh(mesh))
-    stack.enter_context(nn.logical_axis_rules(rules))
-  return stack
-
-
 def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", max_decode_length=64,
                   temperature=1.0, top_k=0, top_p=1.0, beam_size=4, length_penalty=0.6, seed=0, eos_id=1,
                   vocab_limit: Optional[int] = None, mesh=None, rules=None, rng=None):
@@ -217,10 +207,8 @@ def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", 
   if encoder_tokens.ndim != 2:
     raise ValueError(f"encoder_tokens must be [batch, length], got shape {tuple(encoder_tokens.shape)}")
   if mesh is not None:
-    from flan import partitioning  # pylint: disable=import-outside-toplevel
-    rules = rules if rules is not None else partitioning.logical_rules()
     encoder_tokens = jax.device_put(encoder_tokens, partitioning.batch_sharding(mesh))
-  with _mesh_context(mesh, rules):
+  with partitioning.mesh_context(mesh, rules):
     if method == "beam":
       out = _beam_loop(params, encoder_tokens, jnp.float32(length_penalty), jnp.int32(eos_id), config=config,
                        max_decode_length=max_decode_length, beam_size=beam_size, vocab_limit=vocab_limit)
@@ -236,7 +224,6 @@ def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", 
 
 def shard_params(config: T5Config, params, mesh, rules=None):
   """Places an unboxed parameter tree on the mesh with the shardings of its logical axes."""
-  from flan import partitioning  # pylint: disable=import-outside-toplevel
   model = Transformer(config)
   boxed = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32),
                          jnp.ones((1, 8), jnp.int32))["params"]
@@ -278,7 +265,6 @@ def predict_texts(config: T5Config, params, tokenizer, inputs: Sequence[str], *,
     return []
   token_lists = encode_inputs(tokenizer, inputs, max_input_length)
   if mesh is not None:
-    from flan import partitioning  # pylint: disable=import-outside-toplevel
     partitioning.check_batch_size(batch_size, mesh)
     params = shard_params(config, params, mesh, rules)
   else:

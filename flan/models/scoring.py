@@ -5,7 +5,6 @@ right-padded with 0 to a power-of-two length (few distinct shapes, so few compil
 decoder is teacher-forced on the targets shifted right with 0 as the start token. With a mesh, parameters
 are sharded by their logical axes (flan.partitioning's rules) and each batch is split over the data axes.
 """
-import contextlib
 import functools
 from typing import Any, Sequence
 
@@ -13,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flan import partitioning
 from flan.models.config import T5Config
 
 MIN_PADDED_LENGTH = 8
@@ -52,20 +52,10 @@ def _target_log_probs_fn(config: T5Config):
   return target_log_probs
 
 
-def _mesh_context(mesh, rules):
-  stack = contextlib.ExitStack()
-  if mesh is not None:
-    import flax.linen as nn  # pylint: disable=import-outside-toplevel
-    stack.enter_context(jax.set_mesh(mesh))
-    stack.enter_context(nn.logical_axis_rules(rules))
-  return stack
-
-
 def place_params(config: T5Config, params: Any, mesh=None, rules=None) -> Any:
   """Params on the default device, or sharded on `mesh` by the logical axes the model gives them."""
   if mesh is None:
     return jax.device_put(params)
-  from flan import partitioning  # pylint: disable=import-outside-toplevel
   from flan.models.t5 import Transformer  # pylint: disable=import-outside-toplevel
   tokens = jnp.ones((1, 8), jnp.int32)
   boxed = jax.eval_shape(Transformer(config).init, jax.random.PRNGKey(0), tokens, tokens)["params"]
@@ -79,10 +69,9 @@ def target_log_probs(config: T5Config, params: Any, encoder_tokens: np.ndarray,
   arrays = [np.asarray(encoder_tokens, np.int32), shift_right(np.asarray(targets, np.int32)),
             np.asarray(targets, np.int32)]
   if mesh is not None:
-    from flan import partitioning  # pylint: disable=import-outside-toplevel
     partitioning.check_batch_size(arrays[0].shape[0], mesh)
     arrays = [jax.device_put(a, partitioning.batch_sharding(mesh)) for a in arrays]
-  with _mesh_context(mesh, rules):
+  with partitioning.mesh_context(mesh, rules):
     return np.asarray(jax.device_get(_target_log_probs_fn(config)(params, *arrays)))
 
 
@@ -113,7 +102,6 @@ def score_tokens(config: T5Config, params: Any, inputs: Sequence[Sequence[int]],
     if not len(row):
       raise ValueError(f"example {i}: empty target token row (append EOS)")
   if mesh is not None:
-    from flan import partitioning  # pylint: disable=import-outside-toplevel
     rules = partitioning.logical_rules() if rules is None else rules
     partitioning.check_batch_size(batch_size, mesh)
   params = place_params(config, params, mesh, rules)
