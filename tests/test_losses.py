@@ -90,3 +90,14 @@ def test_bad_arguments(batch, kwargs, message):
   args = {"logits": logits, "targets": targets, "weights": weights, **kwargs}
   with pytest.raises(ValueError, match=message):
     cross_entropy_loss(**args)
+
+
+def test_per_sequence_ignores_padding_segment(batch):
+  logits, targets, weights = batch
+  segment_ids = np.array([[1, 1, 1, 2, 2, 0, 0], [1, 1, 2, 2, 2, 2, 0], [1, 1, 0, 0, 0, 0, 0]])
+  weights = np.ones_like(weights)  # weight on padding (segment 0) too: it is not a sequence
+  loss, _ = cross_entropy_loss(logits, targets, weights, loss_normalizer="per_sequence",
+                               segment_ids=segment_ids)
+  want, _ = reference(logits, targets, weights * (segment_ids > 0), 1e-4, 0.0, "per_sequence",
+                      segment_ids)
+  np.testing.assert_allclose(float(loss), want, rtol=2e-6)

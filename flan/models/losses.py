@@ -16,8 +16,8 @@ def cross_entropy_loss(logits, targets, weights, z_loss: float = 1e-4,
   Per token: -sum_v q_v log p_v + z_loss * logsumexp(logits)^2, where q is the one-hot
   target smoothed by `label_smoothing` (minus the constant entropy of q, so a perfect
   prediction scores 0). Summed with `weights` [b, t] and divided by the normalizer:
-  "sum" (1), "per_token" (sum of weights), "per_sequence" (number of sequences with any
-  weight) or a float constant (e.g. 233472.0 for Mesh-TF-pretrained T5).
+  "sum" (1), "per_token" (sum of weights), "per_sequence" (see `loss_weights_and_normalizer`)
+  or a float constant (e.g. 233472.0 for Mesh-TF-pretrained T5).
   Returns (loss, {"cross_entropy", "z_loss", "num_tokens"}), all normalized alike.
   """
   if logits.ndim != 3:
@@ -36,7 +36,7 @@ def cross_entropy_loss(logits, targets, weights, z_loss: float = 1e-4,
   logits = logits.astype(jnp.float32)
   weights = weights.astype(jnp.float32)
   num_tokens = jnp.sum(weights)
-  weights, normalizer = _weights_and_normalizer(loss_normalizer, weights, segment_ids)
+  weights, normalizer = loss_weights_and_normalizer(loss_normalizer, weights, segment_ids)
   vocab = logits.shape[-1]
   log_z = jax.nn.logsumexp(logits, axis=-1)
   log_probs = logits - log_z[..., None]
@@ -63,8 +63,12 @@ def _smoothed_entropy(confidence: float, low: float, vocab: int) -> float:
   return -(confidence * np.log(confidence) + (vocab - 1) * low * np.log(low))
 
 
-def _weights_and_normalizer(loss_normalizer, weights, segment_ids):
-  """The token weights to sum with and the factor to divide the sum by."""
+def loss_weights_and_normalizer(loss_normalizer, weights, segment_ids=None):
+  """The token weights to sum the loss with and the factor to divide the sum by.
+
+  "per_sequence" is T5X's AVERAGE_PER_SEQUENCE: every sequence (a row, or with `segment_ids` each
+  packed segment with id > 0) is averaged over its weighted tokens, then the sequences are averaged.
+  """
   if isinstance(loss_normalizer, str):
     if loss_normalizer == "sum":
       return weights, jnp.float32(1.0)
@@ -74,7 +78,7 @@ def _weights_and_normalizer(loss_normalizer, weights, segment_ids):
       if segment_ids is None:
         sequence_total = jnp.sum(weights, axis=-1, keepdims=True)
       else:
-        same = segment_ids[:, :, None] == segment_ids[:, None, :]
+        same = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids[:, None, :] > 0)
         sequence_total = jnp.einsum("btu,bu->bt", same.astype(jnp.float32), weights)
       # each sequence's weights now sum to 1, so their total counts the sequences.
       weights = jnp.where(sequence_total > 0, weights / jnp.where(sequence_total > 0,

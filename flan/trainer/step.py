@@ -10,7 +10,7 @@ import optax
 
 from flan.models import losses
 
-NORMALIZERS = ("sum", "per_token", "per_sequence")
+NORMALIZERS = losses.NORMALIZERS
 
 
 def check_loss_normalizer(loss_normalizer):
@@ -23,32 +23,14 @@ def check_loss_normalizer(loss_normalizer):
                      "(233472.0 for Mesh-TensorFlow-pretrained T5)")
 
 
-def _segments(batch):
-  weights = batch["decoder_loss_weights"].astype(jnp.float32)
-  if "decoder_segment_ids" in batch:
-    return batch["decoder_segment_ids"], weights
-  return (weights > 0).astype(jnp.int32), weights  # unpacked: one sequence per row
-
-
 def token_weights_and_denominator(batch, loss_normalizer):
   """Per-token loss weights and the number the weighted sum is divided by, for the whole batch.
 
-  per_sequence (T5X's AVERAGE_PER_SEQUENCE): each target sequence's tokens share a total weight of 1 and the
-  sum is divided by the number of sequences in the batch (packed rows hold several).
+  The normalizers are those of `losses.loss_weights_and_normalizer`; per_sequence counts every packed
+  sequence of a row (by "decoder_segment_ids") as one sequence.
   """
   weights = batch["decoder_loss_weights"].astype(jnp.float32)
-  if loss_normalizer == "sum":
-    return weights, jnp.float32(1.0)
-  if loss_normalizer == "per_token":
-    return weights, jnp.maximum(jnp.sum(weights), 1.0)
-  if loss_normalizer == "per_sequence":
-    segment_ids, weights = _segments(batch)
-    same = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids[:, None, :] > 0)
-    tokens_in_sequence = jnp.einsum("bij,bj->bi", same.astype(jnp.float32), weights)
-    per_token = jnp.where(tokens_in_sequence > 0, weights / jnp.maximum(tokens_in_sequence, 1.0), 0.0)
-    num_sequences = jnp.sum(per_token)  # each sequence's weights sum to 1
-    return per_token, jnp.maximum(num_sequences, 1.0)
-  return weights, jnp.float32(loss_normalizer)
+  return losses.loss_weights_and_normalizer(loss_normalizer, weights, batch.get("decoder_segment_ids"))
 
 
 def _split_microbatches(batch, num_microbatches):
