@@ -12,13 +12,13 @@ from flan import distributed
 LENGTHS = {"inputs": 16, "targets": 16}
 
 
-def train_kwargs(model_dir, num_steps, data, fsdp, model):
+def train_kwargs(model_dir, num_steps, data, fsdp, model, checkpoint_every=None):
   """The run every topology trains: tiny float32 model with dropout, synthetic batches of 8 rows."""
   from tests.trainer_tiny import tiny_config  # pylint: disable=import-outside-toplevel
   return dict(model_dir=model_dir, model_config=tiny_config(dropout_rate=0.1), mixture="synthetic",
               num_steps=num_steps, batch_size=8, feature_lengths=LENGTHS, mesh_data=data, mesh_fsdp=fsdp,
-              mesh_model=model, fsdp_embed=True, checkpoint_every=num_steps, keep_checkpoints=5,
-              async_checkpoints=True, stream=None)
+              mesh_model=model, fsdp_embed=True, checkpoint_every=checkpoint_every or num_steps,
+              keep_checkpoints=5, async_checkpoints=True, stream=None)
 
 
 def main():

@@ -1,6 +1,8 @@
 """Multi-host training without a cluster: 2 processes x 4 CPU devices on localhost, joined by
 jax.distributed (local coordinator, gloo CPU collectives), train on the global 2x2x2 mesh. Their losses equal
-a 1-process 8-device run's, the checkpoint is written once, and a 1-process run restores it onto another mesh.
+a 1-process 8-device run's, the checkpoint is written once, and a 1-process train() resumes it on another
+mesh, continuing with the uninterrupted run's losses. A data position that cannot be re-sharded stops the
+resume with a clear error (or restarts the stream when the run allows it).
 Also: how flan.distributed reads the environment (explicit variables, SLURM, TPU pods)."""
 import json
 import os
@@ -15,6 +17,9 @@ import numpy as np
 import pytest
 
 from flan import distributed
+from flan.trainer import batches as batches_lib
+from flan.trainer import data_resume
+from flan.trainer.synthetic import SyntheticBatches
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT_S = 240
@@ -124,10 +129,42 @@ def _run_processes(model_dir, num_steps, num_processes, devices_per_process):
   return results
 
 
-def _train_here(model_dir, num_steps, mesh):
+def _train_here(model_dir, num_steps, mesh, **overrides):
   from flan.trainer import loop  # pylint: disable=import-outside-toplevel
   import multiprocess_worker  # pylint: disable=import-outside-toplevel
-  return loop.train(**multiprocess_worker.train_kwargs(str(model_dir), num_steps, *mesh))
+  kwargs = multiprocess_worker.train_kwargs(str(model_dir), num_steps, *mesh,
+                                            checkpoint_every=overrides.pop("checkpoint_every", None))
+  return loop.train(**dict(kwargs, **overrides))
+
+
+class _PerShardPositionsOnly:
+  """Wraps the train iterator like flan.data's BatchIterator: a state per shard, no reshard_state."""
+
+  seeds = []
+
+  def __init__(self, inner, seed):
+    self.inner = inner
+    _PerShardPositionsOnly.seeds.append(seed)
+
+  def __next__(self):
+    return next(self.inner)
+
+  def get_state(self):
+    return self.inner.get_state()
+
+  def set_state(self, state):
+    self.inner.set_state(state)
+
+
+def _without_reshard(monkeypatch):
+  make_iterator = batches_lib.make_train_iterator
+  _PerShardPositionsOnly.seeds = []
+  monkeypatch.setattr(batches_lib, "make_train_iterator",
+                      lambda *a, **k: _PerShardPositionsOnly(make_iterator(*a, **k), k["seed"]))
+
+
+def _step_dirs(model_dir):
+  return sorted(p.name for p in (model_dir / "checkpoints").iterdir() if not p.name.startswith("."))
 
 
 def _restore_state(model_dir, step, mesh_shape):
@@ -160,9 +197,9 @@ def _checkpoint_params(model_dir):
   return params
 
 
-def test_two_processes_train_like_one(tmp_path):
+def test_two_processes_train_like_one_then_one_process_resumes(tmp_path, monkeypatch):
   assert jax.device_count() == 8 and jax.process_count() == 1
-  steps = 3
+  steps, more_steps = 3, 5
   results = _run_processes(tmp_path / "two", steps, num_processes=2, devices_per_process=4)
   for index, result in enumerate(results):
     assert result["method"] == "explicit" and result["process_index"] == index
@@ -171,14 +208,14 @@ def test_two_processes_train_like_one(tmp_path):
   two_losses = np.array(results[0]["losses"])
   np.testing.assert_array_equal(two_losses, results[1]["losses"])  # every process sees the global loss
 
-  one = _train_here(tmp_path / "one", steps, (2, 2, 2))
+  # uninterrupted: 5 steps in 1 process, checkpointed at step 3 too
+  one = _train_here(tmp_path / "one", more_steps, (2, 2, 2), checkpoint_every=steps)
   one_losses = np.array([record["loss"] for record in one["history"]])
-  assert len(one_losses) == steps
-  np.testing.assert_allclose(two_losses, one_losses, rtol=1e-6, atol=1e-6)
+  assert len(one_losses) == more_steps
+  np.testing.assert_allclose(two_losses, one_losses[:steps], rtol=1e-6, atol=1e-6)
 
   # the checkpoint was written once (one step directory, written by both processes together)
-  checkpoint_root = tmp_path / "two" / "checkpoints"
-  assert sorted(p.name for p in checkpoint_root.iterdir() if not p.name.startswith(".")) == [str(steps)]
+  assert _step_dirs(tmp_path / "two") == [str(steps)]
 
   # this 1-process run restores the 2-process checkpoint onto another mesh (data=8): the whole train state
   # (params and Adafactor statistics) equals the 1-process run's, and the result is laid out on the new mesh
@@ -194,3 +231,82 @@ def test_two_processes_train_like_one(tmp_path):
   embedding = two_state.params["token_embedder"]["embedding"]
   np.testing.assert_array_equal(np.asarray(embedding), _checkpoint_params(tmp_path / "two")["token_embedder"][
       "embedding"])
+
+  # an iterator that cannot re-shard its per-process positions: a clear error, the checkpoint left in place
+  _without_reshard(monkeypatch)
+  with pytest.raises(data_resume.TopologyChangeError, match=(
+      r"step 3 .* written by 2 processes, this run has 1; _PerShardPositionsOnly cannot map .*"
+      r"train\.data_restart_on_topology_change=True")):
+    _train_here(tmp_path / "two", more_steps, (8, 1, 1))
+  assert _step_dirs(tmp_path / "two") == [str(steps)] and not (tmp_path / "unreadable_checkpoints").exists()
+  # ... unless the run accepts a restarted stream: warned, and the new stream has a fresh seed (num_steps = 3
+  # makes this run stop right after the restore)
+  _PerShardPositionsOnly.seeds.clear()
+  with pytest.warns(RuntimeWarning, match="2 processes, this run has 1.*restarts from a freshly seeded"):
+    restarted = _train_here(tmp_path / "two", steps, (8, 1, 1), data_restart_on_topology_change=True)
+  assert restarted["step"] == steps and _PerShardPositionsOnly.seeds == [0, data_resume.restart_seed(0, steps)]
+  assert _PerShardPositionsOnly.seeds[1] != 0
+  monkeypatch.undo()
+
+  # the trainer resumes the 2-process checkpoint in 1 process on a data=8 mesh: the synthetic stream continues
+  # at global batch 3, and steps 4 and 5 have the uninterrupted run's losses
+  resumed = _train_here(tmp_path / "two", more_steps, (8, 1, 1))
+  assert [record["step"] for record in resumed["history"]] == [4, 5]
+  assert resumed["step"] == more_steps and resumed["checkpoint_steps"] == [more_steps]
+  np.testing.assert_allclose([record["loss"] for record in resumed["history"]], one_losses[steps:],
+                             rtol=1e-6, atol=1e-6)
+
+
+# --- the data position across topologies -------------------------------------------------------------
+
+
+def _batch_iterator_states(num_shards):
+  """States shaped like flan.data's BatchIterator.get_state(): one per shard, positions within the shard."""
+  return [{"format": "flan.batch_iterator.v1", "config": {"name": "task", "seed": 0, "shard_index": index,
+                                                          "num_shards": num_shards},
+           "position": {"examples_before_chunk": 40 + index, "rows_taken_from_chunk": 2}, "counters": {}}
+          for index in range(num_shards)]
+
+
+def test_per_shard_positions_need_the_same_process_count():
+  class PerShard:
+    def get_state(self):
+      return {}
+
+    def set_state(self, state):
+      del state
+
+  saved = _batch_iterator_states(2)
+  same = data_resume.state_for_this_process(PerShard(), saved, process_index=1, process_count=2, step=7,
+                                            allow_restart=False)
+  assert same is saved[1]
+  for count in (1, 4):
+    with pytest.raises(data_resume.TopologyChangeError, match=(
+        rf"step 7 was written by 2 processes, this run has {count}; PerShard cannot map the 2 per-process data "
+        rf"positions onto {count} shards exactly\. Resume with 2 processes .* "
+        r"train\.data_restart_on_topology_change=True")):
+      data_resume.state_for_this_process(PerShard(), saved, process_index=0, process_count=count, step=7,
+                                         allow_restart=False)
+  with pytest.warns(RuntimeWarning, match="train.data_restart_on_topology_change=True: the data stream restarts"):
+    assert data_resume.state_for_this_process(PerShard(), saved, process_index=0, process_count=1, step=7,
+                                              allow_restart=True) is None
+  assert len({data_resume.restart_seed(0, 7), data_resume.restart_seed(0, 8), data_resume.restart_seed(1, 7),
+              0}) == 4
+
+
+def test_synthetic_position_reshards_exactly():
+  lengths = {"inputs": 8, "targets": 8}
+  two = [SyntheticBatches(batch_size=4, feature_lengths=lengths, vocab_size=32, seed=3, shard_index=i,
+                          num_shards=2) for i in range(2)]
+  for shard in two:
+    for _ in range(3):
+      next(shard)
+  saved = [shard.get_state() for shard in two]
+  one = SyntheticBatches(batch_size=4, feature_lengths=lengths, vocab_size=32, seed=3)
+  one.set_state(data_resume.state_for_this_process(one, saved, process_index=0, process_count=1, step=3,
+                                                   allow_restart=False))
+  expected = [next(shard) for shard in two]
+  for name, value in next(one).items():
+    np.testing.assert_array_equal(value, np.concatenate([part[name] for part in expected]), err_msg=name)
+  with pytest.raises(ValueError, match="not one stream of seed 3"):
+    one.reshard_state([saved[0], dict(saved[1], batches_read=2)])

@@ -77,7 +77,21 @@ class Checkpointer:
 
   def restore_latest(self, abstract_state):
     """(state laid out like `abstract_state`, this process's iterator state, step) of the latest readable
-    checkpoint, or None when there is none. Unreadable steps are skipped with a warning."""
+    checkpoint, or None when there is none. Unreadable steps are skipped with a warning. A checkpoint of
+    another number of processes raises ValueError (see restore_latest_all and flan.trainer.data_resume)."""
+    restored = self.restore_latest_all(abstract_state)
+    if restored is None:
+      return None
+    state, iterator_states, step = restored
+    if len(iterator_states) != jax.process_count():
+      raise ValueError(f"checkpoint step {step} in {self.directory} holds data positions for "
+                       f"{len(iterator_states)} processes, this run has {jax.process_count()}")
+    return state, iterator_states[jax.process_index()], step
+
+  def restore_latest_all(self, abstract_state):
+    """(state laid out like `abstract_state` on this run's mesh, every saving process's iterator state in
+    process order, step) of the latest readable checkpoint, or None. The saving run may have had another
+    number of processes: arrays are resharded onto this mesh. Unreadable steps are skipped with a warning."""
     steps = self.all_steps()
     for position, step in enumerate(reversed(steps)):
       try:
@@ -116,10 +130,10 @@ class Checkpointer:
     if int(jax.device_get(state.step)) != step:
       raise ValueError(f"checkpoint directory {step} holds step {int(jax.device_get(state.step))}")
     iterator_states = restored.data["iterator_states"]
-    if len(iterator_states) != jax.process_count():
-      raise ValueError(f"checkpoint step {step} holds data positions for {len(iterator_states)} processes, "
-                       f"this run has {jax.process_count()}")
-    return state, iterator_states[jax.process_index()], step
+    if not isinstance(iterator_states, list) or not iterator_states:
+      raise ValueError(f"checkpoint step {step}: data/iterator_states is {iterator_states!r}, expected a "
+                       "list of per-process states")
+    return state, iterator_states, step
 
 
 def _checkpoint_step_path(path):

@@ -18,6 +18,7 @@ from flan.models.config import T5Config
 from flan.trainer import batches as batches_lib
 from flan.trainer import checkpoints as checkpoints_lib
 from flan.trainer import config_checks
+from flan.trainer import data_resume
 from flan.trainer import metrics as metrics_lib
 from flan.trainer import optimizer as optimizer_lib
 from flan.trainer import schedules
@@ -92,6 +93,37 @@ def _host_batch_fn(iterator, expected_rows, feature_lengths):
   return next_batch
 
 
+def _close(iterator):
+  if hasattr(iterator, "close"):  # flan.data's BatchIterator stops its input pipeline
+    iterator.close()
+
+
+def _resume(checkpointer, abstract_state, make_iterator, *, data_seed, allow_data_restart, say):
+  """(the latest checkpoint's state or None when there is none, the data iterator positioned to continue
+  it). The checkpoint may come from another number of processes (see flan.trainer.data_resume)."""
+  iterator = make_iterator(data_seed)
+  restored = checkpointer.restore_latest_all(abstract_state)
+  if restored is None:
+    return None, iterator
+  state, iterator_states, step = restored
+  try:
+    iterator_state = data_resume.state_for_this_process(
+        iterator, iterator_states, process_index=jax.process_index(), process_count=jax.process_count(),
+        step=step, allow_restart=allow_data_restart)
+  except BaseException:
+    _close(iterator)
+    raise
+  if iterator_state is None:
+    _close(iterator)
+    seed = data_resume.restart_seed(data_seed, step)
+    iterator = make_iterator(seed)
+    say(f"data stream restarted with seed {seed} (the checkpoint is of {len(iterator_states)} processes)")
+  else:
+    iterator.set_state(iterator_state)
+  say(f"resumed from {checkpointer.directory}/{step}")
+  return state, iterator
+
+
 @gin.configurable(denylist=["stream"])
 def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixture="synthetic",
           num_steps=gin.REQUIRED, batch_size=gin.REQUIRED, feature_lengths=None, pack=True,
@@ -99,12 +131,16 @@ def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixt
           num_microbatches=1, z_loss=1e-4, label_smoothing=0.0, loss_normalizer="per_token",
           init_checkpoint=None, init_seed=0, data_seed=0, dropout_seed=0,
           checkpoint_every=1000, keep_checkpoints=3, async_checkpoints=True,
-          log_every=1, eval_every=0, eval_tasks=(), eval_batches=4, eval_predictions=0, stream=sys.stdout):
+          data_restart_on_topology_change=False, log_every=1, eval_every=0, eval_tasks=(), eval_batches=4,
+          eval_predictions=0, stream=sys.stdout):
   """Trains until `num_steps` optimizer updates are done (resuming from the latest checkpoint in
   model_dir). eval_tasks are evaluated every eval_every steps on eval_batches validation batches (loss, token
   accuracy) and, when eval_predictions > 0, on that many examples decoded greedily (exact match).
   Returns {"step", "state" (the final TrainState), "history" (per-step metric records), "preempted",
-  "checkpoint_steps"}."""
+  "checkpoint_steps"}.
+  A checkpoint of another number of processes continues its data stream exactly when the iterator can
+  re-shard its position (the synthetic source can); otherwise the run stops with an error, unless
+  data_restart_on_topology_change=True restarts the stream from a freshly seeded position (with a warning)."""
   if not isinstance(model_dir, (str, os.PathLike)) or not str(model_dir):
     raise config_checks.ConfigError(f"train.model_dir (MODEL_DIR in runs/finetune.gin) must be a directory, "
                                     f"got {model_dir!r}")
@@ -128,7 +164,8 @@ def train(*, model_dir=gin.REQUIRED, model_config: T5Config = gin.REQUIRED, mixt
 def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, feature_lengths, pack, mesh,
                    rules, num_microbatches, z_loss, label_smoothing, loss_normalizer, init_checkpoint,
                    init_seed, data_seed, dropout_seed, checkpoint_every, keep_checkpoints, async_checkpoints,
-                   log_every, eval_every, eval_tasks, eval_batches, eval_predictions, stream, **unused):
+                   data_restart_on_topology_change, log_every, eval_every, eval_tasks, eval_batches,
+                   eval_predictions, stream, **unused):
   del unused
   say = (lambda message: print(message, file=stream, flush=True)) if stream is not None else (lambda m: None)
   model = t5.Transformer(model_config)
@@ -138,21 +175,22 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
   batch_sharding = partitioning.batch_sharding(mesh)
 
   checkpointer = checkpoints_lib.Checkpointer(model_dir, keep=keep_checkpoints, use_async=async_checkpoints)
-  iterator = batches_lib.make_train_iterator(
-      mixture, batch_size=batch_size, feature_lengths=feature_lengths, pack=pack, seed=data_seed,
+  make_iterator = lambda seed: batches_lib.make_train_iterator(
+      mixture, batch_size=batch_size, feature_lengths=feature_lengths, pack=pack, seed=seed,
       vocab_size=model_config.vocab_size)
-  restored = checkpointer.restore_latest(abstract_state)
-  if restored is not None:
-    state, iterator_state, start_step = restored
-    iterator.set_state(iterator_state)
-    say(f"resumed from {checkpointer.directory}/{start_step}")
-  elif init_checkpoint:
-    state = state_lib.create_train_state(model, tx, shardings, params=_load_initial_params(init_checkpoint,
-                                                                                            model_config))
-    say(f"initialized parameters from {init_checkpoint}")
-  else:
-    state = state_lib.create_train_state(model, tx, shardings, seed=init_seed)
-    say(f"initialized parameters at random (seed {init_seed})")
+  try:
+    state, iterator = _resume(checkpointer, abstract_state, make_iterator, data_seed=data_seed,
+                              allow_data_restart=data_restart_on_topology_change, say=say)
+    if state is None and init_checkpoint:
+      state = state_lib.create_train_state(model, tx, shardings,
+                                           params=_load_initial_params(init_checkpoint, model_config))
+      say(f"initialized parameters from {init_checkpoint}")
+    elif state is None:
+      state = state_lib.create_train_state(model, tx, shardings, seed=init_seed)
+      say(f"initialized parameters at random (seed {init_seed})")
+  except BaseException:
+    checkpointer.close()
+    raise
   start_step = int(jax.device_get(state.step))
   if jax.process_index() == 0 and stream is not None and start_step == 0:
     leaves = jax.tree.leaves(abstract_state.params)

@@ -2,7 +2,8 @@
 
 Each row packs a few examples whose target is the input sequence reversed and shifted by one token id,
 so a model can learn it and the loss falls. Batch `i` depends only on (seed, i, global row), which makes the
-iterator state a single counter: `set_state(get_state())` continues with no repeat and no gap.
+iterator state a single counter: `set_state(get_state())` continues with no repeat and no gap, also in a
+run with another number of processes (`reshard_state`).
 Used by tests, the throughput benchmark (on machines without TensorFlow) and as a stand-in dataset.
 """
 import numpy as np
@@ -41,6 +42,18 @@ class SyntheticBatches:
       raise ValueError(f"iterator state {state} was saved for another seed or shard than "
                        f"seed={self.seed} shard_index={self.shard_index}")
     self.batches_read = int(state["batches_read"])
+
+  def reshard_state(self, saved_states):
+    """This shard's state continuing the global stream that `saved_states` (one per shard of a run with
+    another number of shards, in shard order) left off: every shard saved the same batch count, and
+    batch i is the same global batch for any number of shards."""
+    counts = {int(state["batches_read"]) for state in saved_states}
+    seeds = {state.get("seed") for state in saved_states}
+    shards = [state.get("shard_index") for state in saved_states]
+    if len(counts) != 1 or seeds != {self.seed} or shards != list(range(len(saved_states))):
+      raise ValueError(f"saved synthetic iterator states {saved_states} are not one stream of seed "
+                       f"{self.seed} read by shards 0..{len(saved_states) - 1} to the same batch")
+    return {"batches_read": counts.pop(), "seed": self.seed, "shard_index": self.shard_index}
 
   def __next__(self):
     batch_index = self.batches_read
