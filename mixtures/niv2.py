@@ -3,7 +3,8 @@
 TFDS holds all 1,600+ NIv2 tasks in one dataset (fields definition, input, output, task_name), so it
 is registered as one dataset, `niv2:{zs,fs}`, with the Flan 2022 cap of 5,000 examples applied per
 NIv2 task inside the stream (the first 5,000 of each task_name, counted from the numeric id that
-every NIv2 task name starts with, "task123_..."). Few-shot exemplars come from the same NIv2 task.
+every NIv2 task name starts with, "task123_..."). Few-shot exemplars come from the same NIv2 task: the
+exemplar pool keeps the first registration.EXEMPLARS_PER_GROUP train examples of every task.
 """
 import tensorflow as tf
 
@@ -42,7 +43,7 @@ def _fields(ex):
 
 SPEC = registration.DatasetSpec(
     name="niv2", source=tfds_source(TFDS_NAME), family="instructions", field_map=_fields,
-    transform=cap_per_task, group_field="task_name")
+    transform=cap_per_task, exemplar_group_field="task_name")
 
 
 def register() -> list[str]:

@@ -1,6 +1,7 @@
 """seqio registration of Flan tasks: TFDS-backed tasks under tfds.testing.mock_data, few-shot exemplars,
 packed batches through seqio's feature converter, and clear errors."""
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -148,3 +149,54 @@ def test_templates_rotate_across_a_task(t5_vocab):
   prefixes = {text.replace(f"train question {i:02d}", "Q") for i, text in enumerate(inputs)}
   assert len(prefixes) == 10  # all ten closed_qa templates used in 20 examples
   assert np.all([f"train question {i:02d}" in text for i, text in enumerate(inputs)])
+
+
+def _grouped_source():
+  def rows(group, count, split):
+    return [{"question": f"{group} {split} question {i:02d}", "answer": f"{group} {split} answer {i:02d}",
+             "topic": group} for i in range(count)]
+  splits = {
+      "train": rows("alpha", 12, "train") + rows("beta", 8, "train") + rows("gamma", 1, "train"),
+      "validation": rows("alpha", 3, "valid") + rows("delta", 2, "valid"),
+  }
+  return sources.InMemorySource("test_grouped_source", lambda split: splits[split], ("train", "validation"))
+
+
+def _grouped_spec(name, **kwargs):
+  return DatasetSpec(name=name, source=_grouped_source(), family="closed_qa", variants=["fs"],
+                     exemplar_group_field="topic", **kwargs)
+
+
+def test_grouped_exemplar_pool_keeps_the_first_of_each_group_within_the_scan():
+  def questions(pool):
+    return [example.fields["question"].replace(" train question ", "") for example in pool]
+
+  spec = _grouped_spec("test_grouped_pool")
+  assert questions(registration.load_exemplar_pool(spec, per_group=3)) == [
+      "alpha00", "alpha01", "alpha02", "beta00", "beta01", "beta02", "gamma00"]
+  assert questions(registration.load_exemplar_pool(spec, per_group=3, scan_limit=14)) == [
+      "alpha00", "alpha01", "alpha02", "beta00", "beta01"]
+  ungrouped = DatasetSpec(name="test_ungrouped_pool", source=_grouped_source(), family="closed_qa")
+  assert questions(registration.load_exemplar_pool(ungrouped, size=4)) == ["alpha00", "alpha01", "alpha02", "alpha03"]
+
+
+def test_grouped_few_shot_exemplars_come_from_the_query_group_and_never_the_query(t5_vocab):
+  registration.register_dataset(_grouped_spec("test_grouped_fewshot"))
+  task = seqio.get_mixture_or_task("test_grouped_fewshot:fs")
+  for split, count in (("train", 21), ("validation", 5)):
+    examples = list(task.get_dataset(LENGTHS, split=split, shuffle=False).as_numpy_iterator())
+    assert len(examples) == count
+    for ex in examples:
+      inputs, target = ex["inputs_pretokenized"].decode(), ex["targets_pretokenized"].decode()
+      group = target.split()[0]
+      shown = re.findall(r"(\w+) (\w+) answer \d\d", inputs)  # exemplars: the query's answer is not shown
+      assert all(exemplar == (group, "train") for exemplar in shown), inputs
+      assert target not in inputs and inputs.count(target.replace("answer", "question")) == 1
+      assert bool(shown) == (group in ("alpha", "beta")), inputs  # gamma's only example is the query
+
+
+def test_missing_exemplar_group_field_names_it(t5_vocab):
+  registration.register_dataset(_grouped_spec("test_grouped_missing", field_map=lambda ex: {
+      "question": ex["question"], "answer": ex["answer"]}))
+  with pytest.raises(ValueError, match="task 'test_grouped_missing': field 'topic' is missing"):
+    seqio.get_mixture_or_task("test_grouped_missing:fs").get_dataset(LENGTHS, split="train")

@@ -1,4 +1,6 @@
 """Templates, answer options and prompt rendering (pure Python: no TensorFlow needed)."""
+import re
+
 import pytest
 
 from flan.data import options as options_lib
@@ -107,14 +109,50 @@ def test_few_shot_never_shows_the_query_and_fits_the_budget():
   assert inputs.count("Does the premise entail the hypothesis?") >= 2
 
 
-def test_few_shot_group_field_keeps_exemplars_in_the_group():
-  pool = [Example({"definition": "d", "input": f"in{i}", "answer": "a", "task_name": f"task{i % 2}"})
-          for i in range(10)]  # single digits: "in1" is not part of another input
-  renderer = _renderer("instructions", "fs", pool, group_field="task_name", budget=10_000)
-  query = Example({"definition": "d", "input": "query", "answer": "a", "task_name": "task1"})
-  inputs, _ = renderer.render(3, query)
-  shown = {f"in{i}" for i in range(10) if f"in{i}\n" in inputs + "\n" or f"in{i} " in inputs}
-  assert shown and all(int(s[2:]) % 2 == 1 for s in shown)
+def _grouped_example(group, item):
+  return Example({"definition": f"define {group}", "input": f"<{group}-{item}>", "answer": f"[{group}-{item}]",
+                  "task_name": group})
+
+
+def _shown_items(inputs):
+  return set(re.findall(r"\[(\w+-\d+)\]", inputs))  # exemplar answers; the query shows no answer
+
+
+GROUPED_POOL = ([_grouped_example("alpha", i) for i in range(6)] + [_grouped_example("beta", i) for i in range(4)]
+                + [_grouped_example("gamma", 0)])
+
+
+def test_few_shot_exemplars_come_from_the_query_group_and_never_the_query():
+  renderer = _renderer("instructions", "fs", GROUPED_POOL, exemplar_group_field="task_name", budget=10_000)
+  with_exemplars = 0
+  for seed_index in range(5):
+    for index, query in enumerate(GROUPED_POOL):
+      inputs, target = renderer.render(seed_index * 100 + index, query)
+      group, item = query.fields["task_name"], query.fields["input"][1:-1]
+      shown = _shown_items(inputs)
+      assert all(s.startswith(group + "-") for s in shown), (group, inputs)
+      assert item not in shown and inputs.count(f"<{item}>") == 1 and target == f"[{item}]"
+      with_exemplars += bool(shown)
+  assert with_exemplars == 5 * 10  # every alpha and beta query shows exemplars; the lone gamma one none
+
+
+def test_few_shot_without_a_group_exemplar_is_the_query_alone_in_the_few_shot_layout():
+  family = template_families.get_family("instructions")
+  few_shot = _renderer("instructions", "fs", GROUPED_POOL, exemplar_group_field="task_name", budget=10_000)
+  zero_shot = _renderer("instructions", "zs")
+  for query in (GROUPED_POOL[-1], _grouped_example("delta", 0)):  # alone in its group; a group not in the pool
+    for index in range(len(family.templates)):
+      inputs, target = few_shot.render(index, query)
+      zs_inputs, zs_target = zero_shot.render(index, query)
+      layouts = {(p.input_prefix + zs_inputs + p.delimiter + p.target_prefix.rstrip() + p.final_suffix).strip()
+                 for p in templates.FEW_SHOT_PATTERNS}
+      assert inputs in layouts and target == zs_target and not _shown_items(inputs)
+
+
+def test_few_shot_group_field_must_be_present():
+  renderer = _renderer("instructions", "fs", GROUPED_POOL, exemplar_group_field="task_name")
+  with pytest.raises(ValueError, match="exemplar group field 'task_name' is missing from an example"):
+    renderer.render(0, Example({"definition": "d", "input": "i", "answer": "a"}))
 
 
 COT_EXAMPLE = Example({"question": "What is 2 + 3 {x}?", "answer": "5", "rationale": "2 + 3 = 5."})

@@ -17,6 +17,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from flan.data import exemplars
 from flan.data import rendering
 from flan.data import sources
 from flan.data import template_families
@@ -25,6 +26,8 @@ from flan.data import variants as variants_lib
 from flan.data import vocab
 
 EXEMPLAR_POOL_SIZE = 256
+EXEMPLARS_PER_GROUP = 10
+EXEMPLAR_SCAN_LIMIT = 1_000_000
 
 FieldMap = Callable[[Mapping[str, tf.Tensor]], Mapping[str, tf.Tensor]]
 
@@ -38,7 +41,8 @@ class DatasetSpec:
   filter_fn: TF predicate on raw examples (e.g. drop unlabelled test rows).
   transform: dataset -> dataset after filtering, before the field map (e.g. per-subtask caps).
   variants: suffixes to register (default: all the family supports, see flan.data.variants).
-  group_field: few-shot exemplars must share this field's value with the query.
+  exemplar_group_field: few-shot exemplars must share this field's value with the query (e.g. the NIv2
+    task name); the pool then holds up to EXEMPLARS_PER_GROUP train examples of every group.
   """
   name: str
   source: seqio.DataSource
@@ -50,19 +54,21 @@ class DatasetSpec:
   metric_fns: Sequence[Callable[..., Any]] = ()
   variants: Sequence[str] | None = None
   train_split: str = "train"
-  group_field: str | None = None
+  exemplar_group_field: str | None = None
 
 
 # Registered datasets: name -> (spec, task names).
 DATASETS: dict[str, tuple[DatasetSpec, list[str]]] = {}
 
 
-def _required_fields(family: templates.TemplateFamily) -> list[str]:
+def _required_fields(spec: DatasetSpec, family: templates.TemplateFamily) -> list[str]:
   required = list(family.fields) + ["answer"]
   if family.has_options:
     required.append("options")
   if family.cot_targets:
     required.append("rationale")
+  if spec.exemplar_group_field is not None and spec.exemplar_group_field not in required:
+    required.append(spec.exemplar_group_field)
   return required
 
 
@@ -79,10 +85,11 @@ def canonical_dataset(spec: DatasetSpec, dataset: tf.data.Dataset) -> tf.data.Da
   if spec.field_map is not None:
     dataset = dataset.map(spec.field_map)
   available = set(dataset.element_spec)
-  missing = [f for f in _required_fields(family) if f not in available]
+  required = _required_fields(spec, family)
+  missing = [f for f in required if f not in available]
   if missing:
     raise ValueError(f"task {spec.name!r}: field {missing[0]!r} is missing (template family "
-                     f"{family.name!r} needs {_required_fields(family)}; the examples have {sorted(available)})")
+                     f"{family.name!r} and the dataset need {required}; the examples have {sorted(available)})")
 
   def to_strings(example):
     out = {}
@@ -112,11 +119,21 @@ def _example_from_strings(keys: Sequence[str], values: Sequence[bytes]) -> rende
   return rendering.Example(fields, options)
 
 
-def load_exemplar_pool(spec: DatasetSpec, size: int = EXEMPLAR_POOL_SIZE) -> list[rendering.Example]:
-  """The first `size` examples of the train split, for few-shot prompts."""
+def load_exemplar_pool(spec: DatasetSpec, size: int = EXEMPLAR_POOL_SIZE, *,
+                       per_group: int = EXEMPLARS_PER_GROUP,
+                       scan_limit: int = EXEMPLAR_SCAN_LIMIT) -> list[rendering.Example]:
+  """Train examples for few-shot prompts, in stream order of the unshuffled train split.
+
+  Without an exemplar group field: the first `size` examples. With one: the first `per_group`
+  examples of every group among the first `scan_limit` examples.
+  """
   dataset = canonical_dataset(spec, spec.source.get_dataset(spec.train_split, shuffle=False))
+  if spec.exemplar_group_field is None:
+    dataset = dataset.take(size)
+  else:
+    dataset = exemplars.first_per_group(dataset, spec.exemplar_group_field, per_group, scan_limit)
   pool = []
-  for example in dataset.take(size).as_numpy_iterator():
+  for example in dataset.as_numpy_iterator():
     keys = sorted(example)
     pool.append(_example_from_strings(keys, [example[k] for k in keys]))
   if not pool:
@@ -199,7 +216,7 @@ def register_dataset(spec: DatasetSpec, *, vocabulary: seqio.Vocabulary | None =
     renderer = rendering.Renderer(
         family, variant, seed=seed, exemplar_pool=pool, count_tokens=_count_tokens_fn(vocabulary),
         budget=few_shot_budget, max_exemplars=max_exemplars, randomize_options=randomize_options,
-        group_field=spec.group_field)
+        exemplar_group_field=spec.exemplar_group_field)
     name = variants_lib.task_name(spec.name, variant)
     seqio.TaskRegistry.add(
         name,

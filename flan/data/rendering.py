@@ -30,14 +30,18 @@ class Renderer:
 
   exemplar_pool: a callable returning train-split Examples (called once, lazily) for few-shot variants.
   count_tokens: text -> number of tokens, used to keep few-shot inputs within `budget` tokens.
-  group_field: if set, exemplars must share this field's value with the query (e.g. an NIv2 task name).
+  exemplar_group_field: if set, exemplars must share this field's value with the query (e.g. an NIv2
+    task name), and every example must have the field.
+
+  A few-shot prompt with no exemplar (its group has no other pool example, or none fits the budget)
+  is the query alone in the few-shot layout: input prefix, inputs, delimiter, target prefix.
   """
 
   def __init__(self, family: templates.TemplateFamily, variant: variants.Variant, *, seed: int = 0,
                exemplar_pool: Callable[[], Sequence[Example]] | None = None,
                count_tokens: Callable[[str], int] | None = None,
                budget: int = DEFAULT_FEW_SHOT_BUDGET, max_exemplars: int = DEFAULT_MAX_EXEMPLARS,
-               randomize_options: bool = True, group_field: str | None = None):
+               randomize_options: bool = True, exemplar_group_field: str | None = None):
     if variant.few_shot and (exemplar_pool is None or count_tokens is None):
       raise ValueError(f"few-shot variant {variant.suffix!r} needs an exemplar pool and a token counter")
     if variant.cot and not family.cot_targets:
@@ -50,9 +54,10 @@ class Renderer:
     self.budget = budget
     self.max_exemplars = max_exemplars
     self.randomize_options = randomize_options
-    self.group_field = group_field
+    self.exemplar_group_field = exemplar_group_field
     self._exemplar_pool_fn = exemplar_pool
     self._pool = None
+    self._positions_by_group = None
     self._count_tokens = count_tokens
     self._token_counts = {}
     self.templates = family.inverted if variant.inverted else family.templates
@@ -61,6 +66,24 @@ class Renderer:
     if self._pool is None:
       self._pool = list(self._exemplar_pool_fn())
     return self._pool
+
+  def _group(self, example: Example) -> str:
+    if self.exemplar_group_field not in example.fields:
+      raise ValueError(f"exemplar group field {self.exemplar_group_field!r} is missing from an example; "
+                       f"it has {sorted(example.fields)}")
+    return example.fields[self.exemplar_group_field]
+
+  def _candidate_positions(self, query_example: Example) -> list[int]:
+    """Pool positions that may serve as the query's exemplars (before excluding the query itself)."""
+    pool = self.pool()
+    if self.exemplar_group_field is None:
+      return list(range(len(pool)))
+    if self._positions_by_group is None:
+      by_group = {}
+      for position, example in enumerate(pool):
+        by_group.setdefault(self._group(example), []).append(position)
+      self._positions_by_group = by_group
+    return list(self._positions_by_group.get(self._group(query_example), ()))
 
   def _single(self, example: Example, template: templates.Template, style, cot_index: int):
     """Zero-shot (inputs, targets) for one example with a fixed template and options style."""
@@ -99,8 +122,7 @@ class Renderer:
     wanted = rng.randint(1, self.max_exemplars)
     used = self._count_tokens(query)
     query_key = query_example.key()
-    group = query_example.fields.get(self.group_field) if self.group_field else None
-    order = list(range(len(pool)))
+    order = self._candidate_positions(query_example)
     rng.shuffle(order)
     blocks = []
     for position in order:
@@ -109,8 +131,6 @@ class Renderer:
       candidate = pool[position]
       if candidate.key() == query_key:
         continue  # never show the query as its own exemplar
-      if group is not None and candidate.fields.get(self.group_field) != group:
-        continue
       inputs, target = self._single(candidate, template, style, cot_index)
       block = pattern.input_prefix + inputs + pattern.delimiter + pattern.target_prefix + target
       cache_key = (position, template_index, style.name, pattern,
