@@ -41,19 +41,35 @@ def _gather_iterator_states(iterator_state):
 
 
 class Checkpointer:
-  """Periodic/final saves and restore-latest-readable for one model directory."""
+  """Periodic/final saves and restore-latest-readable for one model directory.
+
+  Timing, for honest reporting: `save` blocks the caller first until the previous save's background write
+  has finished (`last_wait_s`), then while it starts this save (`last_start_s`: the device-to-host copy,
+  directories, the iterator states); `wait` blocks until the write in flight has finished.
+  `take_finished_write` gives how long a write ran in the background after its `save` returned."""
 
   def __init__(self, model_dir, *, keep=3, use_async=True):
     self.directory = checkpoint_dir(model_dir)
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=use_async, create=True)
+    self.use_async = use_async
+    async_options = ocp.AsyncOptions(post_finalization_callback=self._mark_written) if use_async else None
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=use_async, create=True,
+                                           async_options=async_options)
     self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
-    self.seconds_blocked = 0.0  # host time spent in save calls (the writing itself is in the background)
+    self.seconds_blocked = 0.0  # host time spent in save and wait calls (the writing is in the background)
+    self.last_wait_s = self.last_start_s = 0.0
+    self._in_flight = None  # (step, when its save returned) of the last save not yet waited for
+    self._written_at = None  # when the background write in flight finished (set by orbax's thread)
+    self._finished_write = None  # (step, background seconds) of the last write waited for, not yet taken
+
+  def _mark_written(self):
+    self._written_at = time.perf_counter()
 
   def all_steps(self):
     return sorted(self.manager.all_steps())
 
   def save(self, state, *, iterator_state, model_config, gin_config="", force=True):
     """Starts saving `state` at its step; returns the step. Arrays are written in the background."""
+    self.last_wait_s = self.wait()  # orbax waits for the previous write anyway; timed apart from the start
     started = time.perf_counter()
     step = int(jax.device_get(state.step))
     args = ocp.args.Composite(
@@ -62,14 +78,35 @@ class Checkpointer:
         data=ocp.args.JsonSave({"iterator_states": _gather_iterator_states(iterator_state)}),
         model_config=ocp.args.JsonSave(dataclasses.asdict(model_config)),
         gin_config=ocp.args.JsonSave({"operative_config": gin_config}))
+    self._written_at = None
     self.manager.save(step, args=args, force=force)
-    self.seconds_blocked += time.perf_counter() - started
+    returned = time.perf_counter()
+    self.last_start_s = returned - started
+    self.seconds_blocked += self.last_start_s
+    self._in_flight = (step, returned)
     return step
 
   def wait(self):
+    """Blocks until the save in flight (if any) is written; returns the seconds blocked."""
     started = time.perf_counter()
     self.manager.wait_until_finished()
-    self.seconds_blocked += time.perf_counter() - started
+    finished = time.perf_counter()
+    if self._in_flight is not None:
+      step, returned = self._in_flight
+      if not self.use_async:
+        self._finished_write = (step, 0.0)
+      elif self._written_at is not None:  # orbax calls _mark_written once the step is finalized
+        self._finished_write = (step, max(0.0, self._written_at - returned))
+      self._in_flight = None
+    self.seconds_blocked += finished - started
+    return finished - started
+
+  def take_finished_write(self):
+    """(step, seconds its write ran in the background after `save` returned) of the last save that `wait`
+    (or the next `save`) saw finish, once; None when there is none or its end was not recorded
+    (0.0 s for synchronous saves)."""
+    finished, self._finished_write = self._finished_write, None
+    return finished
 
   def close(self):
     self.wait()

@@ -226,15 +226,33 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
   result = {"step": start_step, "state": state, "history": logger.history, "preempted": False,
             "checkpoint_steps": []}
 
+  def report_finished_write():
+    finished = checkpointer.take_finished_write()
+    if finished is not None and checkpointer.use_async:
+      written, seconds = finished
+      logger.event(written, {"checkpoint_background_write_s": seconds},
+                   f"checkpoint step {written}: written in the background in {seconds:.2f}s")
+
   def save(state):
     started = time.perf_counter()
     saved = checkpointer.save(state, iterator_state=iterator.get_state(), model_config=model_config,
                               gin_config=gin.operative_config_str())
+    blocked, waited = time.perf_counter() - started, checkpointer.last_wait_s
     result["checkpoint_steps"].append(saved)
-    blocked = time.perf_counter() - started
-    logger.event(saved, {"checkpoint_save_s": blocked},
-                 f"checkpoint step {saved}: save started in {blocked:.2f}s (writing in the background)")
+    report_finished_write()  # the previous save's, which this save waited for
+    logger.event(saved, {"checkpoint_save_s": blocked, "checkpoint_wait_previous_s": waited},
+                 f"checkpoint step {saved}: save blocked the loop {blocked:.2f}s"
+                 + (f" ({waited:.2f}s of it waiting for the previous write)" if waited >= 0.005 else "")
+                 + ("; writing in the background" if checkpointer.use_async else ""))
     logger.reset_clock()
+
+  def wait_for_last_write():
+    waited = checkpointer.wait()
+    if checkpointer.use_async and result["checkpoint_steps"]:
+      logger.event(result["checkpoint_steps"][-1], {"checkpoint_final_wait_s": waited},
+                   f"checkpoint step {result['checkpoint_steps'][-1]}: the loop waited {waited:.2f}s at the end "
+                   "for the background write")
+    report_finished_write()
 
   try:
     with _Preemption() as preemption:
@@ -273,6 +291,7 @@ def _train_on_mesh(*, model_dir, model_config, mixture, num_steps, batch_size, f
       logger.flush()
       result["step"] = step
       result["state"] = state
+      wait_for_last_write()
   finally:
     checkpointer.close()
     logger.close()
