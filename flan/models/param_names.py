@@ -3,19 +3,21 @@
 Checkpoint readers and writers work on flat dicts {"encoder/layers_0/mlp/wo/kernel": array}; `unflatten`
 turns one into the nested dict that `Transformer.apply({"params": ...})` takes.
 """
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 SEPARATOR = "/"
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Mapping[str, Any], prefix: str = "",
+            is_leaf: Callable[[Any], bool] = lambda value: False) -> dict[str, Any]:
+  """Nested mappings -> {"a/b/c": leaf}; mappings for which `is_leaf` holds are kept whole."""
   flat = {}
   for key, value in tree.items():
     name = f"{prefix}{SEPARATOR}{key}" if prefix else str(key)
-    if isinstance(value, Mapping):
-      flat.update(flatten(value, name))
+    if isinstance(value, Mapping) and not is_leaf(value):
+      flat.update(flatten(value, name, is_leaf))
     else:
       flat[name] = value
   return flat

@@ -47,7 +47,7 @@ def read_t5x_target(path: os.PathLike | str) -> dict[str, np.ndarray]:
   except (KeyError, TypeError):
     raise ValueError(f"{file}: no parameters under 'optimizer/target' (keys: {sorted(tree)})") from None
   flat = {}
-  for name, node in _flatten_with_specs(target).items():
+  for name, node in param_names.flatten(target, is_leaf=is_tensorstore_spec).items():
     if is_tensorstore_spec(node):
       flat[name] = read_zarr_array(node, file.parent)
     elif isinstance(node, np.ndarray):
@@ -55,17 +55,6 @@ def read_t5x_target(path: os.PathLike | str) -> dict[str, np.ndarray]:
     else:
       raise ValueError(f"{file}: parameter {name!r} is neither an array nor a tensorstore spec "
                        f"({type(node).__name__})")
-  return flat
-
-
-def _flatten_with_specs(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-  flat = {}
-  for key, value in tree.items():
-    name = f"{prefix}/{key}" if prefix else str(key)
-    if isinstance(value, Mapping) and not is_tensorstore_spec(value):
-      flat.update(_flatten_with_specs(value, name))
-    else:
-      flat[name] = value
   return flat
 
 
