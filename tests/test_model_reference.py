@@ -8,21 +8,7 @@ import pytest
 
 from flan.models import get_config
 from model_tiny import jitted, random_params
-
-
-def bucket(relative, bidirectional, num_buckets=32, max_distance=128):
-  distance, offset = -relative, 0
-  if bidirectional:
-    num_buckets //= 2
-    offset = num_buckets if distance < 0 else 0
-    distance = abs(distance)
-  else:
-    distance = max(distance, 0)
-  exact = num_buckets // 2
-  if distance < exact:
-    return offset + distance
-  return offset + min(exact + int(math.log(distance / exact) / math.log(max_distance / exact)
-                                  * (num_buckets - exact)), num_buckets - 1)
+from test_model_relative_position import reference_bucket
 
 
 def rms_norm(x, scale, eps=1e-6):
@@ -56,7 +42,7 @@ def mlp(p, x, feed_forward):
 
 
 def bias_table(table, length_q, length_k, bidirectional):
-  ids = np.array([[bucket(k - q, bidirectional) for k in range(length_k)]
+  ids = np.array([[reference_bucket(k - q, bidirectional, 32, 128) for k in range(length_k)]
                   for q in range(length_q)])
   return table[:, ids]
 
