@@ -98,6 +98,25 @@ def param_shardings(boxed_abstract_params: Mapping[str, Any], mesh: Mesh, rules=
   return jax.tree_util.tree_map_with_path(one, boxed_abstract_params, is_leaf=_is_box)
 
 
+def abstract_boxed_params(model, rng=None):
+  """Shapes of a flax model's parameters, still boxed with their logical axis names (nothing allocated).
+
+  The model gives its init arguments with `dummy_inputs()`."""
+  rng = jax.random.key(0) if rng is None else rng
+  return jax.eval_shape(lambda r: model.init(r, *model.dummy_inputs()), rng)["params"]
+
+
+def place_params(params, model, mesh: Optional[Mesh], rules=None):
+  """The one way parameters reach devices: an unboxed tree (numpy or jax arrays) laid out on `mesh` by
+  the logical axes `model` gives each parameter; on the default device when mesh is None.
+  Host arrays go straight to their shards (no full copy on one device first)."""
+  if mesh is None:
+    return jax.device_put(params)
+  shardings = param_shardings(abstract_boxed_params(model), mesh, rules)
+  return jax.tree.map(lambda x, s: jax.device_put(x if isinstance(x, jax.Array) else np.asarray(x), s),
+                      params, shardings)
+
+
 def _check_divides(name: str, shape, spec: PartitionSpec, mesh: Mesh):
   for dim, (size, axes) in enumerate(zip(shape, tuple(spec) + (None,) * len(shape))):
     if axes is None:

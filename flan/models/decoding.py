@@ -224,12 +224,7 @@ def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", 
 
 def shard_params(config: T5Config, params, mesh, rules=None):
   """Places an unboxed parameter tree on the mesh with the shardings of its logical axes."""
-  model = Transformer(config)
-  boxed = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.ones((1, 8), jnp.int32),
-                         jnp.ones((1, 8), jnp.int32))["params"]
-  shardings = partitioning.param_shardings(boxed, mesh, rules)
-  # Host arrays go straight to their shards (no full copy on one device first).
-  return jax.tree.map(jax.device_put, params, shardings)
+  return partitioning.place_params(params, Transformer(config), mesh, rules)
 
 
 def _bucket(length, minimum=16):

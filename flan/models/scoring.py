@@ -54,13 +54,8 @@ def _target_log_probs_fn(config: T5Config):
 
 def place_params(config: T5Config, params: Any, mesh=None, rules=None) -> Any:
   """Params on the default device, or sharded on `mesh` by the logical axes the model gives them."""
-  if mesh is None:
-    return jax.device_put(params)
   from flan.models.t5 import Transformer  # pylint: disable=import-outside-toplevel
-  tokens = jnp.ones((1, 8), jnp.int32)
-  boxed = jax.eval_shape(Transformer(config).init, jax.random.PRNGKey(0), tokens, tokens)["params"]
-  shardings = partitioning.param_shardings(boxed, mesh, rules)
-  return jax.tree.map(lambda x, s: jax.device_put(np.asarray(x), s), params, shardings)
+  return partitioning.place_params(params, Transformer(config), mesh, rules)
 
 
 def target_log_probs(config: T5Config, params: Any, encoder_tokens: np.ndarray,

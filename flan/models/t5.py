@@ -216,6 +216,10 @@ class Transformer(nn.Module):
   """T5 encoder-decoder. Logits are float32 [batch, target_length, vocab]."""
   config: T5Config
 
+  def dummy_inputs(self):
+    """Arguments for `init`: parameter shapes do not depend on the batch or the lengths."""
+    return (jnp.ones((1, 8), jnp.int32), jnp.ones((1, 8), jnp.int32))
+
   def setup(self):
     cfg = self.config
     self.token_embedder = Embed(cfg.vocab_size, cfg.emb_dim, jnp.dtype(cfg.dtype))
