@@ -26,6 +26,10 @@ INSTALL_REQUIRES = [
     *pinned("safetensors", "0.8.0", ">=0.4"),
     *pinned("msgpack", "1.2.4", ">=1.0"),
     *pinned("tensorstore", "0.1.86", ">=0.1.60"),
+    # Llama-family tokenizer.json files (decoder-only checkpoints); the version transformers 5.24 installs.
+    *pinned("tokenizers", "0.23.3", ">=0.21"),
+    *pinned("matplotlib", "3.11.2", ">=3.8"),  # flan-eval / flan-report plots
+    *pinned("tqdm", "4.70.1", ">=4.60"),  # progress bars
 ]
 
 setuptools.setup(
@@ -49,6 +53,7 @@ setuptools.setup(
             "flan-infer=flan.infer:main",
             "flan-convert=flan.convert:main",
             "flan-data=flan.data.cli:main",
+            "flan-report=flan.evaluation.report_cli:main",
         ],
     },
 )
