@@ -76,8 +76,8 @@ def test_cli_scores_predictions_and_exports_prompts(shared_data, tmp_path):
           "--mgsm_dir": "mgsm_sample"}
   flags = [f"{k}={shared_data / v}" for k, v in data.items()]
   gin_file = pathlib.Path(__file__).resolve().parents[1] / "gin" / "runs" / "eval.gin"
-  cli.main([f"--gin_file={gin_file}", *flags, "--benchmarks=mmlu,bbh_cot,mgsm", "--max_per_subset=3",
-            f"--export_prompts={tmp_path / 'prompts'}"])
+  assert cli.main([f"--gin_file={gin_file}", *flags, "--benchmarks=mmlu,bbh_cot,mgsm", "--max_per_subset=3",
+            f"--export_prompts={tmp_path / 'prompts'}"]) == 0
   lines = (tmp_path / "prompts" / "mgsm.jsonl").read_text(encoding="utf-8").splitlines()
   assert len(lines) == 9  # 3 languages x 3
   record = json.loads(lines[0])
@@ -92,8 +92,8 @@ def test_cli_scores_predictions_and_exports_prompts(shared_data, tmp_path):
         prediction = {"mgsm": f"So the answer is {r['gold']}.", "bbh_cot": "So the answer is (A).",
                       "mmlu_direct": "C", "mmlu_cot": "The answer is (C)."}[name]
         f.write(json.dumps({"id": r["id"], "prediction": prediction}) + "\n")
-  cli.main([*flags, "--benchmarks=all", "--max_per_subset=3", f"--predictions={tmp_path / 'predictions.jsonl'}",
-            f"--output_dir={tmp_path / 'out'}", "--model_name=test"])
+  assert cli.main([*flags, "--benchmarks=all", "--max_per_subset=3", f"--predictions={tmp_path / 'predictions.jsonl'}",
+            f"--output_dir={tmp_path / 'out'}", "--model_name=test"]) == 0
   results = json.loads((tmp_path / "out" / "results.json").read_text())
   assert results["table_order"] == ["mmlu_direct", "mmlu_cot", "bbh_cot", "mgsm"]  # others had no predictions
   assert results["benchmarks"]["mgsm"]["score"] == 100.0
@@ -133,10 +133,10 @@ def test_cli_decodes_a_checkpoint_end_to_end(shared_data, tmp_path):
   fixture = pathlib.Path(__file__).parent / "fixtures" / "hf_tiny_t5"
   if not (fixture / "model.safetensors").is_file():
     pytest.skip(f"{fixture} is absent")
-  cli.main([f"--checkpoint={fixture}", f"--spiece_model={shared_data / 't5_spiece' / 'spiece.model'}",
+  assert cli.main([f"--checkpoint={fixture}", f"--spiece_model={shared_data / 't5_spiece' / 'spiece.model'}",
             f"--tydiqa_dir={shared_data / 'tydiqa_sample'}", "--benchmarks=tydiqa", "--max_per_subset=2",
             "--max_input_length=32", "--direct_decode_length=4", "--batch_size=2",
-            f"--output_dir={tmp_path}"])
+            f"--output_dir={tmp_path}"]) == 0
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["benchmarks"]["tydiqa"]["count"] == 4
   scored = [json.loads(l) for l in (tmp_path / "scored_tydiqa.jsonl").read_text().splitlines()]

@@ -3,10 +3,12 @@ import dataclasses
 import pathlib
 from typing import Optional
 
+from flan.errors import ConfigError
 from flan.evaluation import prompts_bbh
 from flan.evaluation import prompts_mgsm
 from flan.evaluation import prompts_mmlu
 from flan.evaluation import prompts_tydiqa
+from flan.evaluation import setups
 
 # Paper Table 5 column order (after the normalized average).
 BENCHMARKS = ("mmlu_direct", "mmlu_cot", "bbh_direct", "bbh_cot", "tydiqa", "mgsm")
@@ -28,9 +30,10 @@ def resolve_names(spec):
     elif name in BENCHMARKS:
       chosen.add(name)
     else:
-      raise ValueError(f"unknown benchmark {name!r}; choose from {sorted(set(BENCHMARKS) | set(ALIASES))}")
+      raise ConfigError(f"--benchmarks: unknown benchmark {name!r}; choose from "
+                        f"{sorted(set(BENCHMARKS) | set(ALIASES))}")
   if not chosen:
-    raise ValueError("no benchmark selected")
+    raise ConfigError("--benchmarks: no benchmark selected")
   return tuple(b for b in BENCHMARKS if b in chosen)
 
 
@@ -51,22 +54,24 @@ class DataDirs:
       return pathlib.Path(explicit)
     if self.data_dir:
       return pathlib.Path(self.data_dir) / DATA_SUBDIRS[family]
-    raise ValueError(f"no folder for {family}: pass --{family}_dir or --data_dir (holding {family}/)")
+    raise ConfigError(f"no folder for {family}: pass --{family}_dir or --data_dir (holding {family}/)")
 
 
-def build_examples(name, dirs):
-  """(examples, note) of one benchmark; note records data choices (e.g. which MMLU CoT exemplars)."""
+def build_examples(name, dirs, setup=None):
+  """(examples, prompt source) of one benchmark under the setup (default: the paper's, see setups.py).
+
+  The prompt source names where the few-shot exemplars came from (a file, or "answer-only fallback").
+  """
+  setup = setup or setups.EvalSetup()
   if name in ("mmlu_direct", "mmlu_cot"):
     return prompts_mmlu.build(dirs.folder("mmlu"), cot=name == "mmlu_cot",
-                              cot_prompts_path=dirs.mmlu_cot_prompts)
+                              cot_prompts_path=dirs.mmlu_cot_prompts, split=setup.mmlu_file_split)
   if name in ("bbh_direct", "bbh_cot"):
-    return prompts_bbh.build(dirs.folder("bbh"), cot=name == "bbh_cot")
+    examples, _ = prompts_bbh.build(dirs.folder("bbh"), cot=name == "bbh_cot")
+    return examples, str(dirs.folder("bbh") / "cot-prompts")
   if name == "tydiqa":
-    return prompts_tydiqa.build(dirs.folder("tydiqa"))
+    examples, _ = prompts_tydiqa.build(dirs.folder("tydiqa"))
+    return examples, prompts_tydiqa.EXEMPLAR_SOURCE
   if name == "mgsm":
     return prompts_mgsm.build(dirs.folder("mgsm"), exemplars_path=dirs.mgsm_exemplars)
   raise ValueError(f"unknown benchmark {name!r}; choose from {BENCHMARKS}")
-
-
-def excluded_subsets(name):
-  return prompts_tydiqa.EXCLUDED_FROM_SCORE if name == "tydiqa" else ()

@@ -7,8 +7,14 @@
 Exported prompt files are also flan-infer input files ("inputs" = the prompt), and flan-infer's outputs are
 prediction files (--predictions takes several, comma-separated).
 
-Every flag is also a gin binding of `evaluate` (e.g. --gin.evaluate.mmlu_dir='"/data/mmlu"'); flags given on
-the command line override the gin files.
+Every flag is also a gin binding of `evaluate` (e.g. --gin.evaluate.mmlu_dir='"/data/mmlu"' or
+--gin evaluate.top_k=0); flags given on the command line override the gin files.
+
+The setup defaults to the paper's (flan/evaluation/setups.py): MMLU 5-shot on the test split
+(--mmlu_split=validation is what Table 5 used), BBH 3-shot, TyDiQA 1-shot over the 8 non-English languages,
+MGSM 8-shot over the 10 translated languages, greedy decoding; results.json records the setup and every
+difference from the paper's. --compare_to=flan-t5-xl puts the paper's Table 5 numbers beside the scores in
+OUT/report.html and OUT/report.png.
 """
 import argparse
 import pathlib
@@ -16,9 +22,14 @@ import sys
 
 import gin
 
+from flan import errors
+from flan import gin_args
 from flan.evaluation import benchmarks as benchmarks_lib
+from flan.evaluation import paper_results
 from flan.evaluation import report
+from flan.evaluation import report_html
 from flan.evaluation import runner
+from flan.evaluation import setups
 
 # Flag name -> type; each is the gin parameter evaluate.<name>.
 FLAG_TYPES = {
@@ -28,6 +39,7 @@ FLAG_TYPES = {
     "max_per_subset": int, "num_samples": int, "batch_size": int, "method": str,
     "direct_decode_length": int, "cot_decode_length": int, "max_input_length": int,
     "temperature": float, "top_k": int, "top_p": float, "beam_size": int, "model_parallel": int,
+    "mmlu_split": str, "mgsm_languages": str, "tydiqa_languages": str, "compare_to": str,
 }
 
 
@@ -42,8 +54,8 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
   if spiece_model is None:
     found = pretrained.find_vocabulary(checkpoint)
     if found is None:
-      raise ValueError(f"no --spiece_model given and no spiece.model next to {checkpoint}; pass the T5 "
-                       "SentencePiece model")
+      raise errors.ConfigError(f"no --spiece_model given and no spiece.model next to {checkpoint}; pass "
+                               "the T5 SentencePiece model")
     spiece_model = str(found)
   config, params = pretrained.load_pretrained(checkpoint)
   tokenizer = tokenizer_lib.Tokenizer(spiece_model)
@@ -59,8 +71,16 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
     import jax  # pylint: disable=import-outside-toplevel
     params = jax.tree.map(jax.numpy.asarray, params)  # on the device once, not per batch
 
+  truncated = {}
+
   def predictor(prompts, benchmark, sample_index):
     length = cot_decode_length if benchmark in benchmarks_lib.CHAIN_OF_THOUGHT else direct_decode_length
+    if sample_index in (None, 0) and max_input_length:
+      over = sum(len(ids) > max_input_length for ids in decoding.encode_inputs(tokenizer, prompts))
+      if over:
+        truncated[benchmark] = truncated.get(benchmark, 0) + over
+        print(f"[{benchmark}] {over} of {len(prompts)} prompts longer than --max_input_length="
+              f"{max_input_length} tokens: their oldest tokens are cut", file=sys.stderr)
     if sample_index is None:
       options = {"method": method, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                  "beam_size": beam_size}
@@ -71,6 +91,7 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
                                   batch_size=batch_size, max_input_length=max_input_length, mesh=mesh,
                                   **options)
 
+  predictor.truncated = truncated
   return predictor
 
 
@@ -80,36 +101,54 @@ def evaluate(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiq
              spiece_model=None, predictions=None, output_dir=None, export_prompts=None, model_name=None,
              max_per_subset=None, num_samples=1, batch_size=8, method="greedy", direct_decode_length=64,
              cot_decode_length=256, max_input_length=2048, temperature=0.7, top_k=40, top_p=1.0,
-             beam_size=4, model_parallel=0, random_scores=None):
+             beam_size=4, model_parallel=0, random_scores=None, mmlu_split="test", mgsm_languages=None,
+             tydiqa_languages=None, compare_to=None):
   """Builds the prompts and exports, decodes or scores them; returns the results dict (or None)."""
   names = benchmarks_lib.resolve_names(benchmarks)
+  setup = setups.EvalSetup.from_flags(mmlu_split, mgsm_languages, tydiqa_languages)
+  if compare_to is not None:
+    paper_results.lookup(compare_to)  # an unknown name fails before any decoding
   dirs = benchmarks_lib.DataDirs(
       data_dir=data_dir, mmlu_dir=mmlu_dir, bbh_dir=bbh_dir, tydiqa_dir=tydiqa_dir, mgsm_dir=mgsm_dir,
       mmlu_cot_prompts=mmlu_cot_prompts, mgsm_exemplars=mgsm_exemplars)
   if export_prompts:
-    collected = runner.collect_examples(names, dirs, max_per_subset)
+    collected = runner.collect_examples(names, dirs, max_per_subset, setup)
     for path in runner.export_prompts(collected, export_prompts):
       print(f"wrote {path}", file=sys.stderr)
   if checkpoint is None and predictions is None:
     if export_prompts:
       return None
-    raise ValueError("nothing to evaluate: pass --checkpoint, --predictions or --export_prompts")
+    raise errors.ConfigError("nothing to evaluate: pass --checkpoint, --predictions or --export_prompts")
   if checkpoint is not None and predictions is not None:
-    raise ValueError("pass either --checkpoint or --predictions, not both")
+    raise errors.ConfigError("pass either --checkpoint or --predictions, not both")
   if not output_dir:
-    raise ValueError("--output_dir is required to write results")
-  predictor = None
+    raise errors.ConfigError("--output_dir is required to write results")
+  predictor, decoding = None, None
   if checkpoint is not None:
     predictor = _checkpoint_predictor(
         checkpoint, spiece_model, method=method, batch_size=batch_size,
         direct_decode_length=direct_decode_length, cot_decode_length=cot_decode_length,
         max_input_length=max_input_length, temperature=temperature, top_k=top_k, top_p=top_p,
         beam_size=beam_size, model_parallel=model_parallel)
+    decoding = {"method": method, "direct_decode_length": direct_decode_length,
+                "cot_decode_length": cot_decode_length, "max_input_length": max_input_length,
+                "self_consistency_samples": num_samples}
+    if method == "sample" or num_samples > 1:
+      decoding.update(temperature=temperature, top_k=top_k, top_p=top_p)
+    if method == "beam":
+      decoding["beam_size"] = beam_size
   results, records = runner.run(names, dirs, predictor=predictor, predictions_path=predictions,
                                 num_samples=num_samples, max_per_subset=max_per_subset,
-                                random_overrides=random_scores, chunk_size=max(batch_size * 8, 64))
+                                random_overrides=random_scores, chunk_size=max(batch_size * 8, 64),
+                                setup=setup, decoding=decoding)
+  if predictor is not None:
+    for name, count in predictor.truncated.items():
+      if name in results["setup"]:
+        results["setup"][name]["prompts_truncated"] = count
   name = model_name or checkpoint or pathlib.Path(predictions.split(",")[0]).stem
   for path in report.write_results(results, records, output_dir, name):
+    print(f"wrote {path}", file=sys.stderr)
+  for path in report_html.write_report(results, output_dir, name, compare_to=compare_to):
     print(f"wrote {path}", file=sys.stderr)
   print(report.markdown_table(results, name).split("\n\n")[0])
   return results
@@ -118,23 +157,28 @@ def evaluate(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiq
 def parse_args(argv):
   parser = argparse.ArgumentParser(prog="flan-eval", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--gin_file", action="append", default=[], help="gin file(s), applied in order")
-  parser.add_argument("--gin", action="append", default=[], help="a gin binding, e.g. evaluate.top_k=0")
   for flag, flag_type in FLAG_TYPES.items():
     parser.add_argument(f"--{flag}", type=flag_type, default=None, help=f"evaluate.{flag}")
   return parser.parse_args(argv)
 
 
-def main(argv=None):
-  args = parse_args(sys.argv[1:] if argv is None else argv)
+def _run(argv):
+  gin_files, bindings, search_paths, rest = gin_args.split_gin_args(argv)
+  args = parse_args(rest)
   gin.clear_config()
-  gin.parse_config_files_and_bindings(args.gin_file, args.gin, finalize_config=False)
+  gin_args.parse_gin(gin_files, bindings, (search_paths + gin_args.default_search_paths()) if search_paths
+                     else None)
   for flag in FLAG_TYPES:
     value = getattr(args, flag)
     if value is not None:
       gin.bind_parameter(f"evaluate.{flag}", value)
   evaluate()  # pylint: disable=no-value-for-parameter
+  return 0
+
+
+def main(argv=None):
+  return errors.run_command("flan-eval", _run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())

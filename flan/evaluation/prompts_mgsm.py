@@ -59,13 +59,14 @@ def build_prompt(exemplars, question_prefix, answer_prefix, question):
 
 
 def build(mgsm_dir, *, exemplars_path=None, num_shots=8):
+  """EvalExamples of every language file; (examples, path of the exemplars file)."""
   languages, exemplars_by_language = readers.read_mgsm(mgsm_dir, exemplars_path)
   examples = []
   for language, rows in languages.items():
     exemplars = exemplars_by_language[language][:num_shots]
     if len(exemplars) < num_shots:
       raise readers.EvalDataError(f"MGSM language {language!r}: {len(exemplars)} exemplars, need {num_shots}")
-    source = exemplars_path or mgsm_dir
+    source = readers.find_mgsm_exemplars(mgsm_dir, exemplars_path)
     question_prefix = prefix_of(exemplars[0][0], source, "question")
     answer_prefix = prefix_of(exemplars[0][1], source, "answer")
     phrases = answer_phrases(exemplars, [final_number_of(a) for _, a in exemplars])
@@ -78,4 +79,4 @@ def build(mgsm_dir, *, exemplars_path=None, num_shots=8):
           id=f"mgsm/{language}/{index}", benchmark="mgsm", subset=language,
           prompt=build_prompt(exemplars, question_prefix, answer_prefix, question), gold=gold,
           answer_phrases=phrases))
-  return examples, None
+  return examples, str(readers.find_mgsm_exemplars(mgsm_dir, exemplars_path))

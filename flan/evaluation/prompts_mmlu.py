@@ -11,8 +11,7 @@ from flan.evaluation import readers
 from flan.evaluation.records import EvalExample
 
 COT_TRIGGER = "Let's think step by step."
-COT_FALLBACK_NOTE = ("no MMLU CoT prompt file: dev exemplars in the CoT layout with answers only "
-                     "(no written rationales)")
+ANSWER_ONLY_FALLBACK = "answer-only fallback"
 
 
 def subject_name(subject):
@@ -47,27 +46,31 @@ def cot_prompt(subject, dev_rows, question, options, cot_prefix=None):
   return f"{cot_prefix}{cot_question(question, options)} {COT_TRIGGER}"
 
 
-def build(mmlu_dir, *, cot=False, cot_prompts_path=None, num_shots=5):
-  """EvalExamples of every test question; (examples, note) with note saying which CoT exemplars were used."""
-  subjects = readers.read_mmlu(mmlu_dir)
-  cot_prompts, note = None, None
+def build(mmlu_dir, *, cot=False, cot_prompts_path=None, num_shots=5, split="test"):
+  """EvalExamples of every question of the split ("test" or "val"); (examples, prompt source).
+
+  The prompt source is the CoT prompt file's path, "answer-only fallback" (CoT without a prompt file) or
+  "dev split" (direct: the subject's first num_shots dev questions).
+  """
+  subjects = readers.read_mmlu(mmlu_dir, split)
+  cot_prompts, source = None, "dev split"
   if cot:
     path = readers.find_mmlu_cot_prompts(mmlu_dir, cot_prompts_path)
     if path is None:
-      note = COT_FALLBACK_NOTE
+      source = ANSWER_ONLY_FALLBACK
     else:
       cot_prompts = readers.read_mmlu_cot_prompts(path)
       missing = sorted(set(subjects) - set(cot_prompts))
       if missing:
         raise readers.EvalDataError(f"{path}: no CoT prompt for MMLU subject(s) {missing}")
-      note = f"CoT exemplars from {path}"
+      source = str(path)
   benchmark = "mmlu_cot" if cot else "mmlu_direct"
   examples = []
   for subject, splits in subjects.items():
     dev_rows = splits["dev"][:num_shots]
     if len(dev_rows) < num_shots:
       raise readers.EvalDataError(f"MMLU subject {subject!r}: {len(dev_rows)} dev exemplars, need {num_shots}")
-    for index, (question, options, answer) in enumerate(splits["test"]):
+    for index, (question, options, answer) in enumerate(splits[split]):
       if cot:
         prompt = cot_prompt(subject, dev_rows, question, options,
                             cot_prompts[subject] if cot_prompts else None)
@@ -75,4 +78,4 @@ def build(mmlu_dir, *, cot=False, cot_prompts_path=None, num_shots=5):
         prompt = direct_prompt(subject, dev_rows, question, options)
       examples.append(EvalExample(id=f"{benchmark}/{subject}/{index}", benchmark=benchmark, subset=subject,
                                   prompt=prompt, gold=answer, num_options=4, chance=0.25))
-  return examples, note
+  return examples, source

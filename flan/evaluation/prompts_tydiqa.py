@@ -7,8 +7,7 @@ from flan.evaluation import readers
 from flan.evaluation.records import EvalExample
 
 INSTRUCTION = "Answer the question with a short span copied from the passage."
-# The paper reports TyDiQA as the mean over the 8 non-English GoldP languages.
-EXCLUDED_FROM_SCORE = ("english",)
+EXEMPLAR_SOURCE = "1-shot: the next dev question of the same language (our wording)"
 
 
 def shot(context, question, answer=None):

@@ -8,12 +8,14 @@ import csv
 import json
 import pathlib
 
+from flan.errors import InputError
+
 MMLU_LETTERS = ("A", "B", "C", "D")
 MGSM_EXEMPLAR_FILES = ("mgsm_exemplars.json", "exemplars.py")
 MMLU_COT_PROMPT_FILES = ("mmlu-cot.json", "mmlu_cot_prompts.json")
 
 
-class EvalDataError(ValueError):
+class EvalDataError(InputError):
   """Benchmark data missing or not in the benchmark's standard layout."""
 
 
@@ -40,7 +42,7 @@ def _mmlu_split_dir(mmlu_dir, split):
       return candidate
   raise EvalDataError(
       f"MMLU directory {mmlu_dir} has neither data/{split}/ nor {split}/ (expected the original release "
-      f"layout data/{{dev,test}}/<subject>_{{dev,test}}.csv)")
+      f"layout data/{{dev,val,test}}/<subject>_{{dev,val,test}}.csv)")
 
 
 def read_mmlu_csv(path):
@@ -64,19 +66,19 @@ def read_mmlu_csv(path):
   return rows
 
 
-def read_mmlu(mmlu_dir):
-  """{subject: {"dev": rows, "test": rows}} for every subject with a test file."""
+def read_mmlu(mmlu_dir, split="test"):
+  """{subject: {"dev": rows, split: rows}} for every subject with a file of the split ("test" or "val")."""
   mmlu_dir = _require_dir(mmlu_dir, "MMLU")
-  dev_dir, test_dir = _mmlu_split_dir(mmlu_dir, "dev"), _mmlu_split_dir(mmlu_dir, "test")
+  dev_dir, eval_dir = _mmlu_split_dir(mmlu_dir, "dev"), _mmlu_split_dir(mmlu_dir, split)
   subjects = {}
-  for test_file in sorted(test_dir.glob("*_test.csv")):
-    subject = test_file.name[:-len("_test.csv")]
+  for eval_file in sorted(eval_dir.glob(f"*_{split}.csv")):
+    subject = eval_file.name[:-len(f"_{split}.csv")]
     dev_file = dev_dir / f"{subject}_dev.csv"
     if not dev_file.is_file():
-      raise EvalDataError(f"MMLU subject {subject!r} has {test_file} but no dev exemplars file {dev_file}")
-    subjects[subject] = {"dev": read_mmlu_csv(dev_file), "test": read_mmlu_csv(test_file)}
+      raise EvalDataError(f"MMLU subject {subject!r} has {eval_file} but no dev exemplars file {dev_file}")
+    subjects[subject] = {"dev": read_mmlu_csv(dev_file), split: read_mmlu_csv(eval_file)}
   if not subjects:
-    raise EvalDataError(f"no <subject>_test.csv files under {test_dir}")
+    raise EvalDataError(f"no <subject>_{split}.csv files under {eval_dir}")
   return subjects
 
 
@@ -221,18 +223,24 @@ def read_mgsm_exemplars(path):
   return result
 
 
+def find_mgsm_exemplars(mgsm_dir, exemplars_path=None):
+  """The exemplars file: the one given, else mgsm_exemplars.json or exemplars.py in mgsm_dir."""
+  if exemplars_path is not None:
+    return pathlib.Path(exemplars_path)
+  found = [pathlib.Path(mgsm_dir) / name for name in MGSM_EXEMPLAR_FILES if (pathlib.Path(mgsm_dir) / name).is_file()]
+  if not found:
+    raise EvalDataError(f"MGSM directory {mgsm_dir} has no exemplars file ({' or '.join(MGSM_EXEMPLAR_FILES)}); "
+                        "the 8-shot native CoT exemplars come from google-research/url-nlp mgsm/exemplars.py")
+  return found[0]
+
+
 def read_mgsm(mgsm_dir, exemplars_path=None):
   """({language: [(question, answer)]}, {language: exemplars}) from mgsm_<lang>.tsv + the exemplars file."""
   mgsm_dir = _require_dir(mgsm_dir, "MGSM")
   languages = {p.stem[len("mgsm_"):]: read_mgsm_tsv(p) for p in sorted(mgsm_dir.glob("mgsm_*.tsv"))}
   if not languages:
     raise EvalDataError(f"no mgsm_<lang>.tsv files in {mgsm_dir}")
-  if exemplars_path is None:
-    found = [mgsm_dir / name for name in MGSM_EXEMPLAR_FILES if (mgsm_dir / name).is_file()]
-    if not found:
-      raise EvalDataError(f"MGSM directory {mgsm_dir} has no exemplars file ({' or '.join(MGSM_EXEMPLAR_FILES)}); "
-                          "the 8-shot native CoT exemplars come from google-research/url-nlp mgsm/exemplars.py")
-    exemplars_path = found[0]
+  exemplars_path = find_mgsm_exemplars(mgsm_dir, exemplars_path)
   exemplars = read_mgsm_exemplars(exemplars_path)
   missing = sorted(set(languages) - set(exemplars))
   if missing:

@@ -10,6 +10,19 @@ def _cell(value):
   return "—" if value is None else f"{value:.1f}"
 
 
+def setup_line(setup):
+  """One line of a benchmark's setup record: split, shots, languages, prompt source, decoding."""
+  parts = [f"split {setup['split']}", f"{setup['shots']}-shot"]
+  if "languages" in setup:
+    parts.append(f"languages {', '.join(setup['languages'])}")
+    if setup.get("languages_reported_apart"):
+      parts.append(f"reported apart {', '.join(setup['languages_reported_apart'])}")
+  parts.append(f"prompts {setup['prompt_source']}")
+  decoding = setup.get("decoding") or {}
+  parts.append("decoding " + ", ".join(f"{k}={v}" for k, v in decoding.items()))
+  return "; ".join(parts) + "."
+
+
 def markdown_table(results, model_name="model"):
   columns = ["Norm. avg."] + [benchmarks.COLUMN_TITLES[b] for b in benchmarks.BENCHMARKS]
   scores = [results["benchmarks"].get(b, {}).get("score") for b in benchmarks.BENCHMARKS]
@@ -34,8 +47,11 @@ def markdown_table(results, model_name="model"):
     for subset, entry in s["per_subset"].items():
       marker = "" if subset in s["subsets_in_score"] else " (not in score)"
       lines.append(f"| {subset}{marker} | {entry[metric]:.2f} | {entry['count']} |")
-    if s.get("note"):
-      lines += ["", f"Note: {s['note']}"]
+    setup = results.get("setup", {}).get(name)
+    if setup:
+      lines += ["", "Setup: " + setup_line(setup)]
+  if results.get("warnings"):
+    lines += ["", "### Differences from the paper's setup", ""] + [f"- {w}" for w in results["warnings"]]
   lines += ["", f"Random scores: {results['random_score_source']}."]
   return "\n".join(lines) + "\n"
 

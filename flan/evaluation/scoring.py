@@ -95,8 +95,11 @@ PRIMARY_METRIC = {"tydiqa": "exact_match"}
 MICRO_AVERAGED = ("mmlu_direct", "mmlu_cot")
 
 
-def aggregate(benchmark, examples, per_example_metrics, excluded_subsets=()):
-  """Benchmark summary: score, chance score ("random"), per-subset scores, counts (all percentages)."""
+def aggregate(benchmark, examples, per_example_metrics, scored_subsets=None):
+  """Benchmark summary: score, chance score ("random"), per-subset scores, counts (all percentages).
+
+  scored_subsets: the subsets averaged into the score (None: all); the others are reported apart.
+  """
   metric_names = sorted({name for m in per_example_metrics for name in m})
   primary = PRIMARY_METRIC.get(benchmark, "accuracy")
   subsets = {}
@@ -110,7 +113,9 @@ def aggregate(benchmark, examples, per_example_metrics, excluded_subsets=()):
   for subset, entry in sorted(subsets.items()):
     count = entry.pop("count")
     per_subset[subset] = {"count": count, **{k: 100.0 * v / count for k, v in entry.items()}}
-  scored = [s for s in per_subset if s not in excluded_subsets] or list(per_subset)
+  scored = list(per_subset) if scored_subsets is None else [s for s in per_subset if s in scored_subsets]
+  if not scored:
+    raise ValueError(f"{benchmark}: no subset to score (present: {list(per_subset)}, asked: {scored_subsets})")
   summary = {"count": len(examples), "primary_metric": primary,
              "subsets_in_score": scored, "per_subset": per_subset}
   for name in metric_names + ["chance"]:
