@@ -8,6 +8,9 @@ decoder_input_tokens (targets shifted right inside each segment, 0 at each segme
 decoder_loss_weights, decoder_segment_ids, decoder_positions. Segment k of a row is the same
 example in the encoder and in the decoder. Rows are shuffled with a seeded generator so that batch
 composition does not follow example length.
+
+Single-stream (decoder-only) rows use `assign_single_rows` (one-dimensional best-fit decreasing)
+and `scatter_rows`; flan.data.decoder_features builds their features.
 """
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -139,8 +142,22 @@ def assign_rows(input_lengths: Sequence[int], target_lengths: Sequence[int],
   return best_rows
 
 
-def _scatter(tokens: Sequence[np.ndarray], rows: List[List[int]], length: int):
-  """Writes each row's examples one after another: (tokens, segment_ids, positions) [rows, length]."""
+def assign_single_rows(lengths: Sequence[int], max_length: int) -> List[List[int]]:
+  """Best-fit decreasing in one dimension (single-stream rows, e.g. decoder-only `inputs targets`):
+  examples, longest first (ties keep the example order), each go into the open row with the least
+  room left that still fits them; a new row opens only when none fits. Returns rows of indices."""
+  lengths = np.asarray(lengths, np.int64)
+  _check_lengths(lengths, max_length, "inputs+targets")
+  order = np.argsort(-lengths, kind="stable").tolist()
+  # A second dimension that never binds (zero length, constant free room) makes _place's "tightest"
+  # rule the one-dimensional best fit.
+  return _place(order, lengths, np.zeros_like(lengths), max_length, 1, aligned=False)
+
+
+def scatter_rows(tokens: Sequence[np.ndarray], rows: List[List[int]], length: int):
+  """Writes each row's examples one after another: (tokens, segment_ids, positions) [rows, length].
+
+  tokens[i] is example i's per-token array (token ids, or any per-token int values)."""
   order = [i for row in rows for i in row]
   counts = np.array([len(tokens[i]) for i in order], np.int64)
   row_of = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
@@ -177,8 +194,8 @@ def shift_right_in_segments(targets: np.ndarray, positions: np.ndarray) -> np.nd
 
 def rows_to_features(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
                      rows: List[List[int]], lengths: Mapping[str, int]) -> Dict[str, np.ndarray]:
-  enc, enc_seg, enc_pos = _scatter(inputs, rows, lengths["inputs"])
-  dec, dec_seg, dec_pos = _scatter(targets, rows, lengths["targets"])
+  enc, enc_seg, enc_pos = scatter_rows(inputs, rows, lengths["inputs"])
+  dec, dec_seg, dec_pos = scatter_rows(targets, rows, lengths["targets"])
   return {
       "encoder_input_tokens": enc,
       "encoder_segment_ids": enc_seg,

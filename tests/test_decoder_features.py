@@ -1,0 +1,200 @@
+"""Tests for flan.data.decoder_features: seqio-identical unpacked features, packed rows without leakage."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from flan.data import decoder_features as df
+from flan.data import packing
+
+LENGTHS = {"inputs": 20, "targets": 10}
+EOS = 1
+
+
+def _examples(n, rng, max_in=20, max_tg=10):
+  """Examples ending in EOS whose first token is a unique tag (i + 2); some at the full lengths."""
+  inputs, targets = [], []
+  for i in range(n):
+    n_in = max_in - 2 if i % 7 == 0 else int(rng.integers(0, max_in - 1))
+    n_tg = max_tg - 2 if i % 5 == 0 else int(rng.integers(0, max_tg - 1))
+    inputs.append(np.array([i + 2] + rng.integers(2, 900, n_in).tolist() + [EOS], np.int32))
+    targets.append(np.array([i + 2] + rng.integers(2, 900, n_tg).tolist() + [EOS], np.int32))
+  return inputs, targets
+
+
+def _seqio_unpacked(inputs, targets, converter_class, bos_id):
+  seqio = pytest.importorskip("seqio")
+  tf = pytest.importorskip("tensorflow")
+  ds = tf.data.Dataset.from_tensor_slices({
+      "inputs": tf.ragged.constant([x.tolist() for x in inputs], dtype=tf.int32),
+      "targets": tf.ragged.constant([y.tolist() for y in targets], dtype=tf.int32)})
+  converter = getattr(seqio, converter_class)(pack=False, bos_id=bos_id)
+  rows = list(converter(ds, dict(LENGTHS)).as_numpy_iterator())
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+@pytest.mark.parametrize("converter,seqio_class", [
+    ("decoder", "DecoderFeatureConverter"),
+    ("prefix_lm", "DecoderFeatureConverter"),
+    ("prefix_lm", "PrefixLMFeatureConverter")])
+@pytest.mark.parametrize("bos_id", [0, 3])
+def test_unpacked_features_equal_seqio(converter, seqio_class, bos_id):
+  inputs, targets = _examples(40, np.random.default_rng(1))
+  ours = df.pad_decoder_examples(inputs, targets, df.row_length(LENGTHS), converter=converter,
+                                 bos_id=bos_id)
+  theirs = _seqio_unpacked(inputs, targets, seqio_class, bos_id)
+  assert set(ours) == set(df.feature_names(converter, pack=False))
+  if converter == "prefix_lm":
+    assert set(ours) == set(theirs)
+  else:  # fully causal: seqio's causal-attention mask is the one feature a causal model must not get
+    assert set(theirs) - set(ours) == {"decoder_causal_attention"}
+  for key, value in ours.items():
+    assert value.dtype == np.int32 and value.shape == (40, 30), key
+    np.testing.assert_array_equal(value, theirs[key], err_msg=key)
+
+
+def test_seqio_docstring_example_prefix_lm_packed_row():
+  # seqio's PrefixLMFeatureConverter docstring, example 1 (two examples in one row of 15).
+  inputs = [np.array([7, 8, 5, 1]), np.array([8, 4, 9, 3, 1])]
+  targets = [np.array([3, 9, 1]), np.array([4, 1])]
+  got = df.rows_to_decoder_features(inputs, targets, [[0, 1]], 15, converter="prefix_lm")
+  expected = {
+      "decoder_target_tokens": [7, 8, 5, 1, 3, 9, 1, 8, 4, 9, 3, 1, 4, 1, 0],
+      "decoder_input_tokens": [0, 7, 8, 5, 1, 3, 9, 0, 8, 4, 9, 3, 1, 4, 0],
+      "decoder_loss_weights": [0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0],
+      "decoder_positions": [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0],
+      "decoder_segment_ids": [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 0],
+      "decoder_causal_attention": [1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]}
+  assert set(got) == set(expected)
+  for key, row in expected.items():
+    np.testing.assert_array_equal(got[key][0], row, err_msg=key)
+
+
+@pytest.mark.parametrize("bos_id", [0, 5])
+def test_packed_rows_restart_per_example_and_weight_only_targets(bos_id):
+  inputs, targets = _examples(300, np.random.default_rng(2))
+  length = df.row_length(LENGTHS)
+  feats = df.pack_decoder_examples(inputs, targets, length, converter="prefix_lm", bos_id=bos_id, seed=4)
+  assert set(feats) == set(df.feature_names("prefix_lm", pack=True))
+  seen = []
+  for r in range(feats["decoder_target_tokens"].shape[0]):
+    row = {k: v[r] for k, v in feats.items()}
+    seg = row["decoder_segment_ids"]
+    pad = seg == 0
+    assert pad[np.argmax(pad):].all() if pad.any() else True, "padding only at the end of a row"
+    for key in feats:
+      assert np.all(row[key][pad] == 0), key
+    ids = np.unique(seg[~pad])
+    np.testing.assert_array_equal(ids, np.arange(1, len(ids) + 1))
+    for s in ids:
+      where = np.nonzero(seg == s)[0]
+      assert np.all(np.diff(where) == 1), "a segment is contiguous"
+      example = int(row["decoder_target_tokens"][where[0]]) - 2
+      x, y = inputs[example], targets[example]
+      stream = np.concatenate([x, y])
+      np.testing.assert_array_equal(row["decoder_target_tokens"][where], stream)
+      np.testing.assert_array_equal(row["decoder_positions"][where], np.arange(len(stream)))
+      # The model reads only this example: bos_id, then its own stream shifted; nothing of the previous one.
+      np.testing.assert_array_equal(row["decoder_input_tokens"][where],
+                                    np.concatenate([[bos_id], stream[:-1]]))
+      np.testing.assert_array_equal(row["decoder_loss_weights"][where],
+                                    np.r_[np.zeros(len(x)), np.ones(len(y))])
+      np.testing.assert_array_equal(row["decoder_causal_attention"][where],
+                                    np.arange(len(stream)) <= len(x))
+      seen.append(example)
+  assert sorted(seen) == list(range(300))
+  assert int(feats["decoder_loss_weights"].sum()) == sum(map(len, targets))
+
+
+def test_decoder_converter_packs_without_causal_attention():
+  inputs, targets = _examples(50, np.random.default_rng(3))
+  length = df.row_length(LENGTHS)
+  causal = df.pack_decoder_examples(inputs, targets, length, converter="decoder", seed=1)
+  prefix = df.pack_decoder_examples(inputs, targets, length, converter="prefix_lm", seed=1)
+  assert "decoder_causal_attention" not in causal
+  for key in causal:
+    np.testing.assert_array_equal(causal[key], prefix[key], err_msg=key)
+
+
+def test_best_fit_decreasing_rows():
+  # Longest first, each into the row with the least room that fits: 6 | 5 | 4 fills the 6-row exactly.
+  assert packing.assign_single_rows([6, 5, 4, 3, 2], 10) == [[0, 2], [1, 3, 4]]
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(3, 400, 2000)
+  rows = packing.assign_single_rows(lengths, 512)
+  assert sorted(i for row in rows for i in row) == list(range(2000))
+  assert all(lengths[row].sum() <= 512 for row in rows)
+  lower_bound = int(np.ceil(lengths.sum() / 512))
+  assert len(rows) <= 1.02 * lower_bound + 1, (len(rows), lower_bound)
+
+
+def test_fill_beats_one_example_per_row_and_keeps_every_token():
+  inputs, targets = _examples(500, np.random.default_rng(5))
+  # Rows 4x the longest stream, as 2560-token rows are for typical Flan examples.
+  feats = df.pack_decoder_examples(inputs, targets, 120, seed=0)
+  total = sum(len(x) + len(y) for x, y in zip(inputs, targets))
+  assert df.real_token_count(feats) == total
+  assert total / feats["decoder_target_tokens"].size > 0.98
+
+
+def test_over_length_example_is_rejected():
+  with pytest.raises(ValueError, match="example 1 has 31 'inputs\\+targets' tokens, more than the row"):
+    df.pack_decoder_examples([np.ones(3), np.ones(21)], [np.ones(2), np.ones(10)], 30)
+
+
+def test_bad_converter_is_named():
+  with pytest.raises(ValueError, match="converter must be one of .*'encdec'"):
+    df.feature_names("encdec", pack=True)
+
+
+def test_truncated_inputs_keep_their_separator():
+  raw = [(np.array([5, 6, 7, 8, EOS]), np.array([9, 9, 9, EOS])), (np.array([5, EOS]), np.array([9, EOS]))]
+  kept = [(x[:3], y[:2]) for x, y in raw]
+  kept[1] = raw[1]
+  df.keep_separators(raw, kept, max_inputs=3)
+  np.testing.assert_array_equal(kept[0][0], [5, 6, EOS])
+  np.testing.assert_array_equal(kept[0][1], [9, 9])
+  np.testing.assert_array_equal(kept[1][0], [5, EOS])
+
+
+def test_synthetic_batches_are_learnable_and_independent_of_the_host_split():
+  common = dict(seed=3, batch_index=7, length=40, vocab_size=100, converter="prefix_lm", bos_id=0)
+  whole = df.synthetic_decoder_batch(first_row=0, rows=4, **common)
+  halves = [df.synthetic_decoder_batch(first_row=r, rows=2, **common) for r in (0, 2)]
+  for key in whole:
+    np.testing.assert_array_equal(whole[key], np.concatenate([h[key] for h in halves]), err_msg=key)
+  assert set(whole) == set(df.feature_names("prefix_lm", pack=True))
+  other = df.synthetic_decoder_batch(first_row=0, rows=4, **dict(common, batch_index=8))
+  assert not np.array_equal(other["decoder_target_tokens"], whole["decoder_target_tokens"])
+  for r in range(4):
+    seg, tok = whole["decoder_segment_ids"][r], whole["decoder_target_tokens"][r]
+    weights = whole["decoder_loss_weights"][r]
+    for s in np.unique(seg[seg > 0]):
+      stream = tok[seg == s]
+      target = stream[weights[seg == s] == 1]
+      source = stream[:len(stream) - len(target)]
+      assert source[-1] == EOS and target[-1] == EOS and len(source) == len(target)
+      np.testing.assert_array_equal(target[:-1], source[:-1][::-1] + 1)
+  unpacked = df.synthetic_decoder_batch(first_row=0, rows=3, pack=False, **common)
+  assert set(unpacked) == set(df.feature_names("prefix_lm", pack=False))
+  assert unpacked["decoder_target_tokens"].shape == (3, 40)
+
+
+def test_imports_without_tensorflow():
+  script = textwrap.dedent("""
+      import importlib.abc, sys
+      class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+          if name.split(".")[0] in ("tensorflow", "seqio"):
+            raise ImportError(name + " is blocked")
+      sys.meta_path.insert(0, Block())
+      from flan.data import decoder_features
+      batch = decoder_features.synthetic_decoder_batch(seed=0, batch_index=0, first_row=0, rows=2, length=16,
+                                                       vocab_size=50)
+      assert batch["decoder_target_tokens"].shape == (2, 16)
+  """)
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
