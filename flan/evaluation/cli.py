@@ -17,6 +17,7 @@ difference from the paper's. --compare_to=flan-t5-xl puts the paper's Table 5 nu
 OUT/report.html and OUT/report.png.
 """
 import argparse
+import inspect
 import pathlib
 import sys
 
@@ -95,15 +96,35 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
   return predictor
 
 
-@gin.configurable
-def evaluate(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiqa_dir=None,
-             mgsm_dir=None, mmlu_cot_prompts=None, mgsm_exemplars=None, checkpoint=None,
-             spiece_model=None, predictions=None, output_dir=None, export_prompts=None, model_name=None,
-             max_per_subset=None, num_samples=1, batch_size=8, method="greedy", direct_decode_length=64,
-             cot_decode_length=256, max_input_length=2048, temperature=0.7, top_k=40, top_p=1.0,
-             beam_size=4, model_parallel=0, random_scores=None, mmlu_split="test", mgsm_languages=None,
-             tydiqa_languages=None, compare_to=None):
-  """Builds the prompts and exports, decodes or scores them; returns the results dict (or None)."""
+@gin.configurable("evaluate")
+def evaluate_settings(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiqa_dir=None,
+                      mgsm_dir=None, mmlu_cot_prompts=None, mgsm_exemplars=None, checkpoint=None,
+                      spiece_model=None, predictions=None, output_dir=None, export_prompts=None, model_name=None,
+                      max_per_subset=None, num_samples=1, batch_size=8, method="greedy", direct_decode_length=64,
+                      cot_decode_length=256, max_input_length=2048, temperature=0.7, top_k=40, top_p=1.0,
+                      beam_size=4, model_parallel=0, random_scores=None, mmlu_split="test", mgsm_languages=None,
+                      tydiqa_languages=None, compare_to=None):
+  """flan-eval's settings: gin parameters evaluate.NAME, each also the flag --NAME."""
+  return dict(locals())
+
+
+def evaluate(**overrides):
+  """Builds the prompts and exports, decodes or scores them; returns the results dict (or None).
+
+  Takes the gin settings (evaluate_settings), overridden by keyword arguments of the same names.
+  """
+  unknown = sorted(set(overrides) - set(inspect.signature(evaluate_settings).parameters))
+  if unknown:
+    raise TypeError(f"evaluate() got unknown settings {unknown}")
+  settings = {**evaluate_settings(), **overrides}
+  return _evaluate(**settings)
+
+
+def _evaluate(benchmarks, data_dir, mmlu_dir, bbh_dir, tydiqa_dir, mgsm_dir, mmlu_cot_prompts, mgsm_exemplars,
+              checkpoint, spiece_model, predictions, output_dir, export_prompts, model_name, max_per_subset,
+              num_samples, batch_size, method, direct_decode_length, cot_decode_length, max_input_length,
+              temperature, top_k, top_p, beam_size, model_parallel, random_scores, mmlu_split, mgsm_languages,
+              tydiqa_languages, compare_to):
   names = benchmarks_lib.resolve_names(benchmarks)
   setup = setups.EvalSetup.from_flags(mmlu_split, mgsm_languages, tydiqa_languages)
   if compare_to is not None:

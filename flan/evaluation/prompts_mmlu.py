@@ -76,6 +76,8 @@ def build(mmlu_dir, *, cot=False, cot_prompts_path=None, num_shots=5, split="tes
                             cot_prompts[subject] if cot_prompts else None)
       else:
         prompt = direct_prompt(subject, dev_rows, question, options)
-      examples.append(EvalExample(id=f"{benchmark}/{subject}/{index}", benchmark=benchmark, subset=subject,
+      # Validation ids differ from test ids so predictions of one split never score the other.
+      local_id = f"{index}" if split == "test" else f"{split}-{index}"
+      examples.append(EvalExample(id=f"{benchmark}/{subject}/{local_id}", benchmark=benchmark, subset=subject,
                                   prompt=prompt, gold=answer, num_options=4, chance=0.25))
   return examples, source
