@@ -42,8 +42,8 @@ def main(argv=None):
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   # pylint: disable=import-outside-toplevel
   import jax
-  from flan import train
-  from flan.data import vocab
+  from flan import gin_args, train
+  from flan.data import demo
   from flan.models import tokenizer as tokenizer_lib
   from flan.models.config import get_config
   from flan.trainer import checkpoints
@@ -53,7 +53,7 @@ def main(argv=None):
   print("flan demo: instruction tuning a small T5 on generated tasks (flan_demo mixture) on the CPU.")
   print("No pretrained checkpoint is available offline: the model starts from a RANDOM init, so this is\n"
         "instruction tuning from scratch on toy tasks, not a Flan-T5 reproduction.")
-  vocabulary_path = vocab.resolve_vocabulary_path()
+  vocabulary_path = demo.VOCABULARY.sentencepiece_model_file
   tokenizer = tokenizer_lib.Tokenizer(vocabulary_path)
   vocab_size = -(-tokenizer.vocab_size // 128) * 128
   model_dir = args.model_dir or tempfile.mkdtemp(prefix="flan_demo_")
@@ -63,13 +63,12 @@ def main(argv=None):
   bindings = [f"MODEL_DIR = '{model_dir}'", f"get_config.vocab_size = {vocab_size}"]
   if args.steps:
     bindings.append(f"TRAIN_STEPS = {args.steps}")
-  from flan.trainer import config_checks
-  config_checks.parse_gin(["local/demo.gin"], bindings, train.default_search_paths())
+  gin_args.parse_gin(["local/demo.gin"], bindings)
   config = get_config()
-  from flan.data import demo
   from flan.trainer import evaluation
   examples = {task: evaluation.text_examples(task, HELDOUT_EXAMPLES_PER_TASK) for task in demo.HELDOUT_TASKS}
-  random_params = state_lib.unbox(t5.Transformer(config).init(jax.random.key(0), *state_lib.init_inputs())["params"])
+  model = t5.Transformer(config)
+  random_params = state_lib.unbox(model.init(jax.random.key(0), *model.dummy_inputs())["params"])
   before, before_samples = heldout_accuracy(config, random_params, tokenizer, examples)
   _print_accuracy("held-out accuracy BEFORE training (random init, seed 0, the run's own init):", before,
                   before_samples)

@@ -13,34 +13,42 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from flan.errors import ConfigError
+
 MESH_AXES = ("data", "fsdp", "model")
 BATCH_MESH_AXES = ("data", "fsdp")
+
+
+def resolve_mesh_shape(data: int, fsdp: int, model: int, num_devices: int) -> dict:
+  """{"data", "fsdp", "model"} sizes with the one -1 axis filled by the remaining devices; the errors
+  (flan.errors.ConfigError) name the sizes."""
+  sizes = {"data": data, "fsdp": fsdp, "model": model}
+  for name, size in sizes.items():
+    if not isinstance(size, int) or isinstance(size, bool) or (size < 1 and size != -1):
+      raise ConfigError(f"mesh axis {name}={size!r} must be a positive int or -1 (fill)")
+  fill = [name for name, size in sizes.items() if size == -1]
+  if len(fill) > 1:
+    raise ConfigError(f"only one mesh axis may be -1, got {fill} in {sizes}")
+  known = math.prod(size for size in sizes.values() if size != -1)
+  if known > num_devices:
+    raise ConfigError(f"mesh data={data} fsdp={fsdp} model={model} needs {known} devices but only "
+                      f"{num_devices} are available")
+  if fill:
+    if num_devices % known:
+      raise ConfigError(f"mesh {sizes}: {num_devices} devices do not divide by the product {known} of the "
+                        f"fixed axes, so {fill[0]}=-1 cannot be filled")
+    sizes[fill[0]] = num_devices // known
+  return sizes
 
 
 def make_mesh(data: int = -1, fsdp: int = 1, model: int = 1,
               devices: Optional[Sequence[Any]] = None) -> Mesh:
   """A ("data", "fsdp", "model") mesh; one size may be -1 to use the remaining devices."""
   devices = list(jax.devices() if devices is None else devices)
-  sizes = {"data": data, "fsdp": fsdp, "model": model}
-  for name, size in sizes.items():
-    if not isinstance(size, int) or isinstance(size, bool) or (size < 1 and size != -1):
-      raise ValueError(f"mesh axis {name}={size!r} must be a positive int or -1")
-  fill = [name for name, size in sizes.items() if size == -1]
-  if len(fill) > 1:
-    raise ValueError(f"only one mesh axis may be -1, got {fill} in {sizes}")
-  known = math.prod(size for size in sizes.values() if size != -1)
-  if fill:
-    if len(devices) % known:
-      raise ValueError(f"mesh {sizes}: {len(devices)} devices do not divide by the product "
-                       f"{known} of the fixed axes, so {fill[0]}=-1 cannot be filled")
-    sizes[fill[0]] = len(devices) // known
-  total = math.prod(sizes.values())
-  if total > len(devices):
-    raise ValueError(f"mesh data={sizes['data']} x fsdp={sizes['fsdp']} x model={sizes['model']}"
-                     f" needs {total} devices, but only {len(devices)} are available")
+  sizes = resolve_mesh_shape(data, fsdp, model, len(devices))
   shape = tuple(sizes[name] for name in MESH_AXES)
   return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES),
-                       devices=devices[:total])
+                       devices=devices[:math.prod(shape)])
 
 
 def logical_rules(fsdp_embed: bool = False):
@@ -98,12 +106,12 @@ def param_shardings(boxed_abstract_params: Mapping[str, Any], mesh: Mesh, rules=
   return jax.tree_util.tree_map_with_path(one, boxed_abstract_params, is_leaf=_is_box)
 
 
-def abstract_boxed_params(model, rng=None):
-  """Shapes of a flax model's parameters, still boxed with their logical axis names (nothing allocated).
+def abstract_boxed_params(model):
+  """Shapes of a flax model's parameters, still boxed with their logical axis names (nothing allocated,
+  not even the init key: this also works for devices that cannot hold arrays, e.g. a TPU topology).
 
   The model gives its init arguments with `dummy_inputs()`."""
-  rng = jax.random.key(0) if rng is None else rng
-  return jax.eval_shape(lambda r: model.init(r, *model.dummy_inputs()), rng)["params"]
+  return jax.eval_shape(lambda: model.init(jax.random.key(0), *model.dummy_inputs()))["params"]
 
 
 def place_params(params, model, mesh: Optional[Mesh], rules=None):
@@ -139,20 +147,6 @@ def check_batch_size(batch_size: int, mesh: Mesh):
   if batch_size % parts:
     raise ValueError(f"batch size {batch_size} does not divide by the data x fsdp mesh size "
                      f"{parts} (mesh {dict(mesh.shape)})")
-
-
-def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict:
-  """This host's rows -> global jax.Arrays sharded by `batch_sharding` (multi-host safe)."""
-  sharding = batch_sharding(mesh)
-  out = {}
-  for name, local in batch.items():
-    global_rows = local.shape[0] * jax.process_count()
-    try:
-      check_batch_size(global_rows, mesh)
-    except ValueError as e:
-      raise ValueError(f"feature {name!r}: {e}") from e
-    out[name] = jax.make_array_from_process_local_data(sharding, np.asarray(local))
-  return out
 
 
 def describe_shardings(params: Mapping[str, Any], shardings: Mapping[str, Any]) -> str:

@@ -160,14 +160,14 @@ def test_presets_named_by_the_scripts_exist():
     ("gpu_1", (1, 1, 1)), ("gpu_8", (1, -1, 1)), ("gpu_nodes_x8", (-1, 8, 1))])
 def test_presets_parse_with_the_trainer_config(preset, mesh):
   gin = pytest.importorskip("gin")
-  from flan.train import default_search_paths  # pylint: disable=import-outside-toplevel
-  from flan.trainer import config_checks, loop  # pylint: disable=import-outside-toplevel,unused-import
+  from flan import gin_args  # pylint: disable=import-outside-toplevel
+  from flan.trainer import loop  # pylint: disable=import-outside-toplevel,unused-import
   import flan.models.config  # pylint: disable=import-outside-toplevel,unused-import
   gin.clear_config()
   try:
     # the order the scripts use: preset first, then the run and size files
-    config_checks.parse_gin([f"hardware/{preset}.gin", "runs/finetune.gin", "flan_t5/xl.gin"],
-                            ['MODEL_DIR="/tmp/run"'], default_search_paths())
+    gin_args.parse_gin([f"hardware/{preset}.gin", "runs/finetune.gin", "flan_t5/xl.gin"],
+                       ['MODEL_DIR="/tmp/run"'], gin_args.default_search_paths())
     bound = tuple(gin.query_parameter(f"train.mesh_{axis}") for axis in ("data", "fsdp", "model"))
     assert bound == mesh
     assert gin.query_parameter("train.fsdp_embed") == (preset != "gpu_1")

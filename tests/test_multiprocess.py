@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from flan import distributed
-from flan.trainer import batches as batches_lib
+from flan.trainer import data_source
 from flan.trainer import data_resume
 from flan.trainer.synthetic import SyntheticBatches
 
@@ -157,9 +157,9 @@ class _PerShardPositionsOnly:
 
 
 def _without_reshard(monkeypatch):
-  make_iterator = batches_lib.make_train_iterator
+  make_iterator = data_source.DataSource.iterator
   _PerShardPositionsOnly.seeds = []
-  monkeypatch.setattr(batches_lib, "make_train_iterator",
+  monkeypatch.setattr(data_source.DataSource, "iterator",
                       lambda *a, **k: _PerShardPositionsOnly(make_iterator(*a, **k), k["seed"]))
 
 

@@ -26,7 +26,7 @@ def test_make_mesh_smaller_than_device_count_uses_first_devices():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(data=4, model=4), "needs 16 devices, but only 8"),
+    (dict(data=4, model=4), "needs 16 devices but only 8"),
     (dict(data=-1, model=3), "do not divide"),
     (dict(data=-1, fsdp=-1), "only one mesh axis may be -1"),
     (dict(data=0), "must be a positive int"),
@@ -153,12 +153,11 @@ def test_describe_shardings_lists_every_parameter():
   assert "('model', None)" in row
 
 
-def test_shard_batch_makes_global_arrays():
+def test_host_batch_becomes_global_arrays():
+  from flan.trainer import data_source  # pylint: disable=import-outside-toplevel
   mesh = partitioning.make_mesh(data=2, model=4)
   batch = {"encoder_input_tokens": np.arange(24, dtype=np.int32).reshape(4, 6)}
-  out = partitioning.shard_batch(batch, mesh)
+  out = data_source.to_global(batch, partitioning.batch_sharding(mesh))
   array = out["encoder_input_tokens"]
   np.testing.assert_array_equal(np.asarray(array), batch["encoder_input_tokens"])
   assert {tuple(s.data.shape) for s in array.addressable_shards} == {(2, 6)}
-  with pytest.raises(ValueError, match="feature 'x'.*batch size 3"):
-    partitioning.shard_batch({"x": np.zeros((3, 2), np.int32)}, mesh)

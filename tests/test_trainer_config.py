@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from flan import train as train_cli
-from flan.trainer import config_checks, loop
+from flan import partitioning
+from flan import errors, gin_args
+from flan.trainer import loop
 from tests.trainer_tiny import LENGTHS, tiny_config, write_gin
 
 
@@ -27,15 +29,15 @@ def _train(**overrides):
 
 def test_unknown_gin_binding_names_it(tmp_path):
   gin_file = write_gin(tmp_path / "tiny.gin")
-  with pytest.raises(config_checks.ConfigError, match="num_stepz"):
+  with pytest.raises(errors.ConfigError, match="num_stepz"):
     train_cli.run([gin_file], ["train.num_stepz = 3"])
-  with pytest.raises(config_checks.ConfigError, match="no_such_function"):
+  with pytest.raises(errors.ConfigError, match="no_such_function"):
     train_cli.run([gin_file], ["no_such_function.x = 3"])
 
 
 def test_unknown_model_size_names_it(tmp_path):
   gin_file = write_gin(tmp_path / "tiny.gin")
-  with pytest.raises(config_checks.ConfigError, match="'huge'"):
+  with pytest.raises(errors.ConfigError, match="'huge'"):
     train_cli.run([gin_file], ["get_config.size = 'huge'", f"train.model_dir = '{tmp_path}'"])
 
 
@@ -47,27 +49,27 @@ def test_cli_reports_config_error_with_status_2(tmp_path, capsys):
 
 
 def test_batch_not_divisible_by_data_parallel_size():
-  with pytest.raises(config_checks.ConfigError, match=r"batch_size 6 .* data-parallel size 4"):
+  with pytest.raises(errors.ConfigError, match=r"batch_size 6 .* data-parallel size 4"):
     _train(batch_size=6, mesh_data=4)
-  with pytest.raises(config_checks.ConfigError, match=r"microbatch 2 .* data-parallel size 4"):
+  with pytest.raises(errors.ConfigError, match=r"microbatch 2 .* data-parallel size 4"):
     _train(batch_size=8, num_microbatches=4, mesh_data=4)
 
 
 def test_mesh_larger_than_device_count():
-  with pytest.raises(config_checks.ConfigError, match=r"data=4 fsdp=1 model=4 needs 16 devices but only 8"):
+  with pytest.raises(errors.ConfigError, match=r"data=4 fsdp=1 model=4 needs 16 devices but only 8"):
     _train(mesh_data=4, mesh_model=4)
-  with pytest.raises(config_checks.ConfigError, match=r"only one mesh axis may be -1"):
+  with pytest.raises(errors.ConfigError, match=r"only one mesh axis may be -1"):
     _train(mesh_data=-1, mesh_model=-1)
 
 
 def test_other_bad_values():
-  with pytest.raises(config_checks.ConfigError, match="model_dir .* got None"):
+  with pytest.raises(errors.ConfigError, match="model_dir .* got None"):
     _train(model_dir=None)
-  with pytest.raises(config_checks.ConfigError, match="feature_lengths"):
+  with pytest.raises(errors.ConfigError, match="feature_lengths"):
     _train(feature_lengths={"inputs": 16})
   with pytest.raises(ValueError, match="'cross_entropy'"):
     _train(loss_normalizer="cross_entropy")
-  with pytest.raises(config_checks.ConfigError, match="T5Config"):
+  with pytest.raises(errors.ConfigError, match="T5Config"):
     _train(model_config="small")
 
 
@@ -83,8 +85,8 @@ def _bound(name):
                                         ("xxl", 14_000)])
 def test_flan_t5_gin_files_hold_the_paper_values(size, steps):
   from flan.models.config import SIZES, get_config  # pylint: disable=import-outside-toplevel
-  config_checks.parse_gin(["runs/finetune.gin", f"flan_t5/{size}.gin"], ["MODEL_DIR = '/tmp/x'"],
-                          train_cli.default_search_paths())
+  gin_args.parse_gin(["runs/finetune.gin", f"flan_t5/{size}.gin"], ["MODEL_DIR = '/tmp/x'"],
+                          gin_args.default_search_paths())
   assert _bound("train.num_steps") == steps
   assert _bound("train.batch_size") == 64
   assert _bound("train.feature_lengths") == {"inputs": 2048, "targets": 512}
@@ -96,7 +98,7 @@ def test_flan_t5_gin_files_hold_the_paper_values(size, steps):
 
 
 def test_demo_gin_parses():
-  config_checks.parse_gin(["local/demo.gin"], ["MODEL_DIR = '/tmp/x'"], train_cli.default_search_paths())
+  gin_args.parse_gin(["local/demo.gin"], ["MODEL_DIR = '/tmp/x'"], gin_args.default_search_paths())
   assert _bound("train.mixture") == "flan_demo"
 
 
@@ -105,12 +107,12 @@ def test_given_params_must_match_the_model():
   from flan.trainer import state as state_lib  # pylint: disable=import-outside-toplevel
   model = t5.Transformer(tiny_config())
   params = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype),
-                        state_lib.unbox(state_lib.abstract_boxed_params(model)))
-  state_lib.check_params_match(params, state_lib.unbox(state_lib.abstract_boxed_params(model)))
+                        state_lib.unbox(partitioning.abstract_boxed_params(model)))
+  state_lib.check_params_match(params, state_lib.unbox(partitioning.abstract_boxed_params(model)))
   del params["decoder"]["decoder_norm"]
   params["encoder"]["encoder_norm"]["scale"] = np.zeros((3,), np.float32)
   with pytest.raises(ValueError, match=r"missing \[\"\['decoder'\]\['decoder_norm'\]\['scale'\]\"\]"):
-    state_lib.check_params_match(params, state_lib.unbox(state_lib.abstract_boxed_params(model)))
+    state_lib.check_params_match(params, state_lib.unbox(partitioning.abstract_boxed_params(model)))
   params["decoder"]["decoder_norm"] = {"scale": np.zeros((16,), np.float32)}
   with pytest.raises(ValueError, match=r"encoder_norm.*shape \(3,\), the model expects \(16,\)"):
-    state_lib.check_params_match(params, state_lib.unbox(state_lib.abstract_boxed_params(model)))
+    state_lib.check_params_match(params, state_lib.unbox(partitioning.abstract_boxed_params(model)))

@@ -10,7 +10,7 @@ import pytest
 
 from flan import partitioning
 from flan.models import losses, t5
-from flan.trainer import batches as batches_lib
+from flan.trainer import data_source
 from flan.trainer import checkpoints, loop, metrics, optimizer, schedules
 from flan.trainer import state as state_lib
 from tests.trainer_tiny import LENGTHS, tiny_config
@@ -19,7 +19,7 @@ POISON_WEIGHT = 7  # synthetic loss weights are 0/1; a 7 marks the batch whose l
 
 
 def _poison_batch(monkeypatch, at_batch):
-  make_iterator = batches_lib.make_train_iterator
+  make_iterator = data_source.DataSource.iterator
 
   class Poisoned:
     def __init__(self, inner):
@@ -38,7 +38,7 @@ def _poison_batch(monkeypatch, at_batch):
     def set_state(self, state):
       self.inner.set_state(state)
 
-  monkeypatch.setattr(batches_lib, "make_train_iterator", lambda *a, **k: Poisoned(make_iterator(*a, **k)))
+  monkeypatch.setattr(data_source.DataSource, "iterator", lambda *a, **k: Poisoned(make_iterator(*a, **k)))
   cross_entropy = losses.cross_entropy_loss
 
   def nan_when_poisoned(logits, targets, weights, **kwargs):

@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from flan.trainer import checkpoints, config_checks, loop
+from flan import errors
+from flan.trainer import checkpoints, loop
 from tests.trainer_tiny import LENGTHS, tiny_config
 
 
@@ -40,5 +41,5 @@ def test_init_from_checkpoint_with_eval_and_mismatch(tmp_path):
   assert evals[0]["eval/synthetic/loss"] == pytest.approx(evals[1]["eval/synthetic/loss"])  # params unchanged
   assert any("compile_s" in r for r in records) and any("checkpoint_save_s" in r for r in records)
 
-  with pytest.raises(config_checks.ConfigError, match="emb_dim checkpoint=16 config=32"):
+  with pytest.raises(errors.ConfigError, match="emb_dim checkpoint=16 config=32"):
     _train(tmp_path / "third", init_checkpoint=str(tmp_path / "first"), model_config=tiny_config(emb_dim=32))

@@ -34,7 +34,7 @@ def test_forward_flops_match_xla_cost_analysis():
   config = get_config("tiny", vocab_size=512, emb_dim=128, mlp_dim=256, num_heads=4, head_dim=32,
                       dtype="float32")
   model = t5.Transformer(config)
-  params = state_lib.unbox(model.init(jax.random.key(0), *state_lib.init_inputs())["params"])
+  params = state_lib.unbox(model.init(jax.random.key(0), *model.dummy_inputs())["params"])
   batch, inputs, targets = 4, 64, 32
   compiled = jax.jit(lambda p, x, y: model.apply({"params": p}, x, y)).lower(
       params, jnp.ones((batch, inputs), jnp.int32), jnp.ones((batch, targets), jnp.int32)).compile()

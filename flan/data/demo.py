@@ -10,6 +10,7 @@ from typing import Callable
 from flan.data import rates
 from flan.data import registration
 from flan.data import rendering
+from flan.data import demo_vocab
 from flan.data import sources
 from flan.data import variants as variants_lib
 from flan.data.template_families import cot as cot_families
@@ -114,12 +115,12 @@ def register() -> list[str]:
   entries = []
   for name, (generator, family, suffixes) in DATASETS.items():
     task_names = registration.register_dataset(_spec(name, generator, family, suffixes),
-                                               randomize_options=False)
+                                               randomize_options=False, vocabulary=VOCABULARY)
     entries += rates.dataset_rates(task_names, cap=CAP)
   heldout = []
   for name, (generator, family, suffixes) in HELDOUT_DATASETS.items():
     heldout += registration.register_dataset(_spec(name, generator, family, suffixes),
-                                             randomize_options=False)
+                                             randomize_options=False, vocabulary=VOCABULARY)
   rates.register_mixture(MIXTURE, entries)
   return [task for task, _ in entries] + heldout
 
@@ -147,4 +148,6 @@ def corpus_lines(examples_per_task: int = 200) -> list[str]:
   return [line for line in lines if line]
 
 
+# The demo tasks' own vocabulary (configured one first, else trained on corpus_lines()).
+VOCABULARY = demo_vocab.DemoVocabulary(corpus_lines)
 register()

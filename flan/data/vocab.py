@@ -1,35 +1,30 @@
-"""The SentencePiece vocabulary of every flan task (T5's, 100 extra ids), with a demo fallback.
+"""The SentencePiece vocabulary of flan tasks (T5's, 100 extra ids), chosen by configuration.
 
 Which model file is used, first match wins:
   1. the `path` argument of get_vocabulary;
   2. the gin binding `flan.data.vocab.vocabulary_path.path = "..."` or the FLAN_VOCAB_PATH variable
-     (for finetuning T5 / Flan-T5 this must be T5's spiece.model);
-  3. a small SentencePiece model trained on generated demo text, cached under $FLAN_CACHE_DIR
-     (default ~/.cache/flan), built on first use.
+     (for finetuning T5 / Flan-T5 this must be T5's spiece.model).
+With neither, using a task's vocabulary is a configuration error: there is no fallback. Only the generated
+demo tasks have a vocabulary of their own (flan.data.demo_vocab), used when none is configured.
 The default vocabulary resolves its file lazily, so registering tasks never trains or reads anything.
 """
 import functools
-import hashlib
-import io
 import os
-import pathlib
 
 import gin
 import seqio
 
+from flan.errors import ConfigError
+
 EXTRA_IDS = 100
-DEMO_VOCAB_SIZE = 1000
-_DEMO_VERSION = "demo_spiece_v1"
+HOW_TO_CONFIGURE = ("set FLAN_VOCAB_PATH=/path/to/spiece.model or the gin binding "
+                    "flan.data.vocab.vocabulary_path.path (T5's spiece.model for T5 / Flan-T5)")
 
 
 @gin.configurable
 def vocabulary_path(path: str | None = None) -> str | None:
   """The configured SentencePiece model path (gin or FLAN_VOCAB_PATH), or None."""
   return path or os.environ.get("FLAN_VOCAB_PATH") or None
-
-
-def cache_dir() -> pathlib.Path:
-  return pathlib.Path(os.environ.get("FLAN_CACHE_DIR") or pathlib.Path.home() / ".cache" / "flan")
 
 
 def _check_model_file(path: str) -> str:
@@ -39,35 +34,14 @@ def _check_model_file(path: str) -> str:
   return path
 
 
-def demo_vocabulary_path() -> str:
-  """Path of the demo SentencePiece model; trains and caches it on first use (a few seconds)."""
-  from flan.data import demo  # pylint: disable=import-outside-toplevel
-  lines = demo.corpus_lines()
-  digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
-  path = cache_dir() / f"{_DEMO_VERSION}_{digest}.model"
-  if path.is_file():
-    return str(path)
-  import sentencepiece  # pylint: disable=import-outside-toplevel
-  model = io.BytesIO()
-  sentencepiece.SentencePieceTrainer.train(
-      sentence_iterator=iter(lines), model_writer=model, vocab_size=DEMO_VOCAB_SIZE, model_type="unigram",
-      pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=True, split_digits=True,
-      character_coverage=1.0, hard_vocab_limit=False, num_threads=1, minloglevel=2)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  partial = path.with_suffix(f".tmp{os.getpid()}")
-  partial.write_bytes(model.getvalue())
-  os.replace(partial, path)  # atomic, so concurrent builders never see half a file
-  return str(path)
-
-
 def resolve_vocabulary_path(path: str | None = None) -> str:
-  """The model file that get_vocabulary(path) uses (trains the demo model if it comes to that)."""
+  """The model file that get_vocabulary(path) uses; ConfigError when none is given or configured."""
   if path:
     return _check_model_file(path)
   configured = vocabulary_path()
   if configured:
     return _check_model_file(configured)
-  return demo_vocabulary_path()
+  raise ConfigError(f"no vocabulary is configured: {HOW_TO_CONFIGURE}")
 
 
 class LazySentencePieceVocabulary(seqio.SentencePieceVocabulary):
@@ -77,10 +51,14 @@ class LazySentencePieceVocabulary(seqio.SentencePieceVocabulary):
     self._resolved_path = None
     super().__init__("<resolved on first use>", extra_ids=extra_ids)
 
+  def resolve_path(self) -> str:
+    """The model file this vocabulary uses (subclasses choose differently)."""
+    return resolve_vocabulary_path()
+
   @property
   def _sentencepiece_model_file(self):
     if self._resolved_path is None:
-      self._resolved_path = resolve_vocabulary_path()
+      self._resolved_path = self.resolve_path()
     return self._resolved_path
 
   @_sentencepiece_model_file.setter
@@ -98,7 +76,7 @@ class LazySentencePieceVocabulary(seqio.SentencePieceVocabulary):
 
 @functools.lru_cache(maxsize=None)
 def get_vocabulary(path: str | None = None) -> seqio.SentencePieceVocabulary:
-  """seqio vocabulary with 100 extra ids; path=None gives the configured or demo model (lazily)."""
+  """seqio vocabulary with 100 extra ids; path=None gives the configured model (lazily)."""
   if path is None:
     return LazySentencePieceVocabulary()
   return seqio.SentencePieceVocabulary(_check_model_file(str(path)), extra_ids=EXTRA_IDS)
@@ -110,3 +88,12 @@ def output_features(vocabulary: seqio.Vocabulary | None = None) -> dict[str, seq
       "inputs": seqio.Feature(vocabulary=vocabulary, add_eos=True, required=False),
       "targets": seqio.Feature(vocabulary=vocabulary, add_eos=True),
   }
+
+
+def task_vocabulary(name: str) -> tuple[str, int]:
+  """(SentencePiece model file, number of token ids) of a registered task or mixture's targets;
+  ConfigError (naming how to configure one) when the task needs a vocabulary that is not configured."""
+  from flan.data import examples  # pylint: disable=import-outside-toplevel  # registers the tasks it names
+  vocabulary = examples.get_provider(name).output_features["targets"].vocabulary
+  path = vocabulary.sentencepiece_model_file
+  return path, vocabulary.vocab_size

@@ -12,13 +12,13 @@ import warnings
 
 import numpy as np
 
-from flan.trainer import config_checks
+from flan import errors
 
 log = logging.getLogger(__name__)
 RESTART_FLAG = "train.data_restart_on_topology_change"
 
 
-class TopologyChangeError(config_checks.ConfigError):
+class TopologyChangeError(errors.ConfigError):
   """The checkpoint's data position cannot be carried over to this run's number of processes."""
 
 

@@ -3,8 +3,8 @@ greedy predictions scored by exact match against the targets."""
 import jax
 import numpy as np
 
-from flan.trainer import batches as batches_lib
-from flan.trainer import step as step_lib
+from flan.trainer import data_source as data_source_lib
+from flan.trainer import program as program_lib
 
 
 def text_examples(task, count, split="validation"):
@@ -29,33 +29,31 @@ def exact_match_accuracy(config, params, tokenizer, pairs, *, max_decode_length=
 
 
 class Evaluator:
-  """Evaluates params on the first `num_batches` batches of each task's validation split; with a tokenizer,
-  also the exact-match accuracy of greedy predictions on the first `num_predictions` examples."""
+  """Evaluates params on the first `config.eval_batches` batches of each eval task's validation split; with a
+  tokenizer, also the exact-match accuracy of greedy predictions on the first `config.eval_predictions`
+  examples."""
 
-  def __init__(self, model, tasks, *, batch_size, feature_lengths, num_batches, batch_sharding,
-               params_sharding, vocab_size, split="validation", tokenizer=None, num_predictions=0,
-               mesh=None, rules=None):
-    self.model = model
-    self.tasks = list(tasks)
-    self.vocab_size = vocab_size
-    self.rows = batch_size // jax.process_count()
-    self.batch_size = batch_size
-    self.feature_lengths = feature_lengths
-    self.num_batches = num_batches
+  def __init__(self, config, program, data, *, split="validation", tokenizer=None):
+    self.config = config
+    self.model = program.model
+    self.mesh, self.rules = program.mesh, program.rules
+    self.data = data
+    self.tasks = list(config.eval_tasks)
+    self.rows = config.rows_per_host
     self.split = split
-    self.batch_sharding = batch_sharding
-    self.eval_step = jax.jit(step_lib.make_eval_step(model), in_shardings=(params_sharding, batch_sharding))
+    self.batch_sharding = program.batch_sharding
+    self.eval_step = program_lib.build_eval_step(program.model, program.state_shardings.params,
+                                                 program.batch_sharding)
     self.tokenizer = tokenizer
-    self.num_predictions = num_predictions if tokenizer is not None else 0
-    self.mesh, self.rules = mesh, rules
+    self.num_predictions = config.eval_predictions if tokenizer is not None else 0
     self._text = {}
 
   def _batches(self, task):
-    iterator = batches_lib.make_train_iterator(
-        task, batch_size=self.batch_size, feature_lengths=self.feature_lengths, pack=False, seed=0,
-        vocab_size=self.vocab_size, split=self.split, shuffle=False, repeat=False)
+    iterator = self.data.iterator(name=task, batch_size=self.config.batch_size,
+                                  feature_lengths=self.config.feature_lengths, pack=False, seed=0,
+                                  split=self.split, shuffle=False, repeat=False)
     for index, batch in enumerate(iterator):
-      if index >= self.num_batches:
+      if index >= self.config.eval_batches:
         return
       yield self._pad_rows(batch)
 
@@ -77,7 +75,7 @@ class Evaluator:
     for task in self.tasks:
       totals = {"loss_sum": 0.0, "weight_sum": 0.0, "correct": 0.0}
       for batch in self._batches(task):
-        values = jax.device_get(self.eval_step(params, batches_lib.to_global(batch, self.batch_sharding)))
+        values = jax.device_get(self.eval_step(params, data_source_lib.to_global(batch, self.batch_sharding)))
         for key in totals:
           totals[key] += float(values[key])
       tokens = max(totals["weight_sum"], 1.0)
@@ -88,7 +86,7 @@ class Evaluator:
           self._text[task] = text_examples(task, self.num_predictions, self.split)
         accuracy, _ = exact_match_accuracy(
             self.model.config, params, self.tokenizer, self._text[task],
-            max_decode_length=self.feature_lengths["targets"], batch_size=self._predict_batch_size(),
+            max_decode_length=self.config.feature_lengths["targets"], batch_size=self._predict_batch_size(),
             mesh=self.mesh, rules=self.rules)
         results[f"eval/{task}/exact_match"] = accuracy
     return results

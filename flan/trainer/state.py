@@ -19,18 +19,6 @@ class TrainState:
   opt_state: Any
 
 
-def init_inputs(batch_size=1, input_length=8, target_length=8):
-  """Dummy encoder/decoder tokens for `model.init` (parameter shapes do not depend on lengths)."""
-  return (jnp.ones((batch_size, input_length), jnp.int32), jnp.ones((batch_size, target_length), jnp.int32))
-
-
-def abstract_boxed_params(model, rng=None):
-  """Shapes of the model's parameters, still boxed with their logical axis names."""
-  rng = jax.random.key(0) if rng is None else rng
-  variables = jax.eval_shape(lambda r: model.init(r, *init_inputs()), rng)
-  return variables["params"]
-
-
 def unbox(tree):
   """Values of flax's partitioned boxes (without the sharding constraint `nn.unbox` adds under rules)."""
   is_box = lambda x: isinstance(x, nn.Partitioned)
@@ -98,7 +86,7 @@ def optimizer_state_shardings(abstract_opt_state, abstract_params, param_shardin
 
 def state_shardings(model, tx, mesh, rules):
   """(abstract TrainState of unboxed arrays, TrainState of NamedShardings)."""
-  boxed = abstract_boxed_params(model)
+  boxed = partitioning.abstract_boxed_params(model)
   param_shardings = partitioning.param_shardings(boxed, mesh, rules)
   abstract_params = unbox(boxed)
   abstract_opt_state = jax.eval_shape(tx.init, abstract_params)
@@ -132,11 +120,11 @@ def create_train_state(model, tx, shardings, *, seed=0, params=None, step=0):
   """A new TrainState laid out by `shardings`: random init from `seed`, or the given (numpy) params."""
   if params is None:
     def init(rng):
-      params = unbox(model.init(rng, *init_inputs())["params"])
+      params = unbox(model.init(rng, *model.dummy_inputs())["params"])
       return TrainState(step=jnp.asarray(step, jnp.int32), params=params, opt_state=tx.init(params))
     return jax.jit(init, out_shardings=shardings)(jax.random.key(seed))
 
-  check_params_match(params, unbox(abstract_boxed_params(model)))
+  check_params_match(params, unbox(partitioning.abstract_boxed_params(model)))
   params = jax.tree.map(lambda p, s: jax.device_put(np.asarray(p, np.float32), s), params, shardings.params)
 
   def from_params(params):

@@ -1,0 +1,183 @@
+"""Setting up a training run: the program on the mesh, the checkpointer, the train state (restored, loaded
+from an initial checkpoint, or random), the data iterator positioned to continue, metrics and evaluation."""
+import dataclasses
+import os
+import shutil
+from typing import Any, Callable, List, Optional
+
+import gin
+import jax
+
+from flan import partitioning
+from flan.errors import ConfigError
+from flan.trainer import checkpoints as checkpoints_lib
+from flan.trainer import data_resume
+from flan.trainer import metrics as metrics_lib
+from flan.trainer import program as program_lib
+from flan.trainer import state as state_lib
+
+ARCHITECTURE_FIELDS = ("emb_dim", "num_heads", "head_dim", "mlp_dim", "num_encoder_layers", "num_decoder_layers",
+                       "vocab_size", "feed_forward", "logits_via_embedding", "relative_attention_num_buckets")
+
+
+@dataclasses.dataclass
+class TrainSession:
+  """What a run holds while it trains."""
+  config: Any  # RunConfig
+  program: program_lib.TrainProgram
+  data: Any  # DataSource
+  checkpointer: checkpoints_lib.Checkpointer
+  iterator: Any
+  logger: metrics_lib.MetricsLogger
+  evaluator: Optional[Any]
+  state: Any
+  start_step: int
+  say: Callable[[str], None]
+  checkpoint_steps: List[int] = dataclasses.field(default_factory=list)
+
+  def next_batch(self):
+    """This process's next host batch, its shapes checked against the run's."""
+    batch = next(self.iterator)
+    for name, value in batch.items():
+      length = self.config.feature_lengths["inputs" if name.startswith("encoder") else "targets"]
+      if value.shape != (self.config.rows_per_host, length):
+        raise ValueError(f"batch feature {name} has shape {value.shape}, expected "
+                         f"({self.config.rows_per_host}, {length})")
+    return batch
+
+  def close(self):
+    self.checkpointer.close()
+    self.logger.close()
+    close_iterator(self.iterator)
+
+
+def printer(stream):
+  if stream is None:
+    return lambda message: None
+  return lambda message: print(message, file=stream, flush=True)
+
+
+def close_iterator(iterator):
+  if hasattr(iterator, "close"):  # flan.data's BatchIterator stops its input pipeline
+    iterator.close()
+
+
+def open_session(config, data, mesh, rules, stream) -> TrainSession:
+  """Everything a run needs before its first step; nothing is left open when this fails."""
+  say = printer(stream)
+  model_dir = config.require_model_dir()
+  program = program_lib.build_train_program(config, mesh, rules)
+  checkpointer = checkpoints_lib.Checkpointer(model_dir, keep=config.keep_checkpoints,
+                                              use_async=config.async_checkpoints)
+  try:
+    state, iterator = restore_or_initialize(config, program, data, checkpointer, say)
+  except BaseException:
+    checkpointer.close()
+    raise
+  start_step = int(jax.device_get(state.step))
+  if start_step == 0:
+    describe_model(program, say)
+  logger = metrics_lib.MetricsLogger(
+      model_dir, model_config=config.model_config, batch_size=config.batch_size,
+      input_length=config.feature_lengths["inputs"], target_length=config.feature_lengths["targets"],
+      log_every=config.log_every, stream=stream)
+  evaluator = make_evaluator(config, program, data)
+  return TrainSession(config=config, program=program, data=data, checkpointer=checkpointer, iterator=iterator,
+                      logger=logger, evaluator=evaluator, state=state, start_step=start_step, say=say)
+
+
+def restore_or_initialize(config, program, data, checkpointer, say):
+  """(train state, data iterator): the latest checkpoint's, else initial parameters and a fresh stream."""
+  make_iterator = lambda seed: data.iterator(batch_size=config.batch_size, feature_lengths=config.feature_lengths,
+                                             pack=config.pack, seed=seed)
+  state, iterator = resume(checkpointer, program.abstract_state, make_iterator, data_seed=config.data_seed,
+                           allow_data_restart=config.data_restart_on_topology_change, say=say)
+  if state is not None:
+    return state, iterator
+  try:
+    if config.init_checkpoint:
+      params = load_initial_params(config.init_checkpoint, config.model_config)
+      state = state_lib.create_train_state(program.model, program.tx, program.state_shardings, params=params)
+      say(f"initialized parameters from {config.init_checkpoint}")
+    else:
+      state = state_lib.create_train_state(program.model, program.tx, program.state_shardings,
+                                           seed=config.init_seed)
+      say(f"initialized parameters at random (seed {config.init_seed})")
+  except BaseException:
+    close_iterator(iterator)
+    raise
+  return state, iterator
+
+
+def resume(checkpointer, abstract_state, make_iterator, *, data_seed, allow_data_restart, say):
+  """(the latest checkpoint's state or None when there is none, the data iterator positioned to continue
+  it). The checkpoint may come from another number of processes (see flan.trainer.data_resume)."""
+  iterator = make_iterator(data_seed)
+  try:
+    restored = checkpointer.restore_latest_all(abstract_state)
+    if restored is None:
+      return None, iterator
+    state, iterator_states, step = restored
+    iterator_state = data_resume.state_for_this_process(
+        iterator, iterator_states, process_index=jax.process_index(), process_count=jax.process_count(),
+        step=step, allow_restart=allow_data_restart)
+  except BaseException:
+    close_iterator(iterator)
+    raise
+  if iterator_state is None:
+    close_iterator(iterator)
+    seed = data_resume.restart_seed(data_seed, step)
+    iterator = make_iterator(seed)
+    say(f"data stream restarted with seed {seed} (the checkpoint is of {len(iterator_states)} processes)")
+  else:
+    iterator.set_state(iterator_state)
+  say(f"resumed from {checkpointer.directory}/{step}")
+  return state, iterator
+
+
+def load_initial_params(path, model_config):
+  """Parameters of a pretrained checkpoint in the configured model's layout; ConfigError on a mismatch."""
+  from flan.models import pretrained  # pylint: disable=import-outside-toplevel  # reads HF/T5X only when asked
+  pretrained_config, params = pretrained.load_pretrained(path)
+  different = {name: (getattr(pretrained_config, name), getattr(model_config, name))
+               for name in ARCHITECTURE_FIELDS if getattr(pretrained_config, name) != getattr(model_config, name)}
+  if different:
+    raise ConfigError(f"checkpoint {path} does not match the configured model: "
+                      + ", ".join(f"{k} checkpoint={a} config={b}" for k, (a, b) in different.items()))
+  if model_config.scan_layers:
+    from flan.models import layout  # pylint: disable=import-outside-toplevel  # only for scanned models
+    params = layout.scan_params(params, model_config)
+  return params
+
+
+def describe_model(program, say):
+  if jax.process_index() != 0:
+    return
+  leaves = jax.tree.leaves(program.abstract_state.params)
+  say(f"model: {len(leaves)} parameter arrays, {sum(x.size for x in leaves):,} parameters; mesh "
+      + " x ".join(f"{name}={size}" for name, size in program.mesh.shape.items()))
+  if program.mesh.devices.size > 1:
+    say(partitioning.describe_shardings(program.abstract_state.params, program.state_shardings.params))
+
+
+def make_evaluator(config, program, data):
+  if not (config.eval_tasks and config.eval_every):
+    return None
+  from flan.trainer import evaluation  # pylint: disable=import-outside-toplevel  # only runs that evaluate
+  tokenizer = None
+  if config.eval_predictions and data.vocabulary_file:
+    from flan.models.tokenizer import Tokenizer  # pylint: disable=import-outside-toplevel
+    tokenizer = Tokenizer(data.vocabulary_file)
+  return evaluation.Evaluator(config, program, data, tokenizer=tokenizer)
+
+
+def write_run_files(model_dir, data):
+  """config.gin (every binding of this run) and the vocabulary as spiece.model, so the model directory is
+  usable by flan-infer / flan-eval on its own."""
+  if jax.process_index() != 0:
+    return
+  os.makedirs(model_dir, exist_ok=True)
+  with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
+    f.write(gin.config_str())
+  if data.vocabulary_file:
+    shutil.copyfile(data.vocabulary_file, os.path.join(model_dir, "spiece.model"))
