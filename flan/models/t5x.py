@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from flan.models import param_names
+from flan.errors import InputError
 from flan.models.config import T5Config
 from flan.models.msgpack_tree import read_msgpack_tree
 from flan.models.zarr_reader import is_tensorstore_spec, read_zarr_array
@@ -112,3 +113,125 @@ def read_t5x_tree(path: os.PathLike | str) -> dict[str, Any]:
     return node
 
   return resolve(read_msgpack_tree(file))
+
+
+# ------------------------------------------------------------------------------------ optimizer state
+# T5X's Adafactor keeps per parameter {"v_row", "v_col", "v", "m"} under optimizer/state/param_states (unused
+# entries are zeros of shape (1,)) and the update count under optimizer/state/step. For parameters of rank <= 2
+# (every unscanned T5 parameter) it factors exactly as optax.scale_by_factored_rms does: d0 = the largest
+# axis, d1 = the second largest, both >= min_dim_size_to_factor; v_row averages over d0 and v_col over d1. So
+# each statistic maps onto optax's FactoredState under the same name, and the step onto its count (both
+# decay with 1 - (count + 1) ** -decay_rate).
+_UNUSED_SHAPE = (1,)
+
+
+def _resolve_arrays(node, directory: pathlib.Path, where: str):
+  if is_tensorstore_spec(node):
+    return read_zarr_array(node, directory)
+  if isinstance(node, Mapping):
+    return {k: _resolve_arrays(v, directory, f"{where}/{k}") for k, v in node.items()}
+  return node
+
+
+def read_t5x_optimizer_state(path: os.PathLike | str) -> tuple[int, dict[str, dict[str, np.ndarray]]]:
+  """(step, {parameter name: {"v_row", "v_col", "v", "m": array}}) of a T5X checkpoint's Adafactor state."""
+  file = checkpoint_file(path)
+  tree = read_msgpack_tree(file)
+  try:
+    state = tree["optimizer"]["state"]
+    param_states = state["param_states"]
+  except (KeyError, TypeError):
+    raise InputError(f"{file}: no optimizer state (optimizer/state/param_states); the checkpoint holds "
+                     "parameters only") from None
+  if "step" not in state:
+    raise InputError(f"{file}: optimizer state without a step (optimizer/state/step)")
+  step = int(np.asarray(_resolve_arrays(state["step"], file.parent, "optimizer/state/step")))
+  by_param = {}
+  for name, node in param_names.flatten(param_states, is_leaf=is_tensorstore_spec).items():
+    param, _, kind = name.rpartition("/")
+    if kind not in ("v_row", "v_col", "v", "m"):
+      raise InputError(f"{file}: optimizer/state/param_states/{name} is not an Adafactor statistic "
+                       "(v_row, v_col, v, m): is this a T5X Adafactor checkpoint?")
+    value = _resolve_arrays(node, file.parent, f"optimizer/state/param_states/{name}")
+    by_param.setdefault(param, {})[kind] = np.asarray(value)
+  if any(name.startswith(("encoder/layers/", "decoder/layers/")) for name in by_param):
+    raise InputError(f"{file}: scanned-layer T5X optimizer state (encoder/layers/...) is not supported, as "
+                     "scanned parameters are not; export the checkpoint unscanned (layers_0, layers_1, ...)")
+  return step, by_param
+
+
+def _expected_statistics(config: T5Config, factored: bool, min_dim_size_to_factor: int):
+  """The FactoredState optax would build for the model's parameters (shapes only)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  from flan.models.t5 import Transformer  # pylint: disable=import-outside-toplevel
+  from flan.partitioning import abstract_boxed_params  # pylint: disable=import-outside-toplevel
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  params = nn.unbox(abstract_boxed_params(Transformer(config)))
+  transform = optax.scale_by_factored_rms(factored=factored, min_dim_size_to_factor=min_dim_size_to_factor)
+  return params, jax.eval_shape(transform.init, params)
+
+
+def import_t5x_optimizer_state(path: os.PathLike | str, config: T5Config | None = None, *, factored=True,
+                               min_dim_size_to_factor=128):
+  """(step, optax FactoredState) from a T5X checkpoint's Adafactor state, for make_optimizer's first link.
+
+  config: the model the state is for (default: inferred from the checkpoint's parameters). factored and
+  min_dim_size_to_factor must be make_optimizer's. Arrays are float32 numpy in the parameters' tree; the
+  count is the T5X step. Raises InputError naming the parameter when the stored statistics do not have the
+  shapes optax expects (e.g. a checkpoint trained with another min_dim_size_to_factor) or hold momentum.
+  """
+  import optax  # pylint: disable=import-outside-toplevel
+  file = checkpoint_file(path)
+  step, stored = read_t5x_optimizer_state(file)
+  if config is None:
+    config = infer_config(read_t5x_target(file), str(file))
+  params, expected = _expected_statistics(config, factored, min_dim_size_to_factor)
+  expected_flat = {kind: param_names.flatten(getattr(expected, kind)) for kind in ("v_row", "v_col", "v")}
+  names = sorted(param_names.flatten(params))
+  missing = [n for n in names if n not in stored]
+  if missing:
+    raise InputError(f"{file}: no optimizer state for parameter(s) {missing[:5]} ({len(missing)} in all)")
+  extra = sorted(set(stored) - set(names))
+  if extra:
+    raise InputError(f"{file}: optimizer state for parameter(s) the model lacks: {extra[:5]}")
+  imported = {"v_row": {}, "v_col": {}, "v": {}}
+  for name in names:
+    statistics = stored[name]
+    momentum = statistics.get("m")
+    if momentum is not None and momentum.shape != _UNUSED_SHAPE:
+      raise InputError(f"{file}: {name} has Adafactor momentum (m, beta1 set in T5X); flan's Adafactor state "
+                       "import covers the second moments only")
+    for kind in ("v_row", "v_col", "v"):
+      want = tuple(expected_flat[kind][name].shape)
+      if kind not in statistics:
+        raise InputError(f"{file}: {name} has no {kind} in its Adafactor state")
+      have = tuple(statistics[kind].shape)
+      if have != want:
+        layout = "factored (v_row/v_col)" if expected_flat["v"][name].shape == _UNUSED_SHAPE else "full (v)"
+        raise InputError(f"{file}: {name}/{kind} has shape {have}, optax expects {want} ({layout} second "
+                         f"moments with min_dim_size_to_factor={min_dim_size_to_factor}, factored={factored})")
+      imported[kind][name] = np.asarray(statistics[kind], np.float32)
+  return step, optax.FactoredState(count=np.asarray(step, np.int32),
+                                   **{kind: param_names.unflatten(v) for kind, v in imported.items()})
+
+
+def with_factored_state(optimizer_state, factored_state):
+  """optimizer_state (make_optimizer's, from init) with its FactoredState replaced by factored_state."""
+  import optax  # pylint: disable=import-outside-toplevel
+  replaced = []
+
+  def walk(node):
+    if isinstance(node, optax.FactoredState):
+      replaced.append(True)
+      return factored_state
+    if isinstance(node, tuple) and not hasattr(node, "_fields"):
+      return tuple(walk(child) for child in node)
+    if isinstance(node, list):
+      return [walk(child) for child in node]
+    return node
+
+  result = walk(optimizer_state)
+  if len(replaced) != 1:
+    raise ValueError(f"expected one optax FactoredState in the optimizer state, found {len(replaced)}")
+  return result
