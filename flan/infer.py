@@ -3,32 +3,66 @@
   flan-infer --mode score --checkpoint PATH --input IN.jsonl --output OUT.jsonl [--vocab spiece.model]
   flan-infer --mode predict --checkpoint PATH --input IN.jsonl --output OUT.jsonl [--method greedy ...]
 
-Input rows are JSON objects with "inputs" (and "targets" for scoring); every field, "id" included, is
-copied to the output row, which adds "score" (summed log-probability of the target tokens, EOS included)
-or "prediction" (decoded text).
+Input rows are JSON objects (UTF-8) with "inputs" (and "targets" for scoring) as JSON strings; every field,
+"id" included, is copied to the output row, which adds "score" (summed log-probability of the target tokens,
+EOS included) or "prediction" (decoded text).
+
+Inputs longer than --max_input_length tokens (EOS included; default 2048, the Flan-T5 finetuning input
+length) keep their last tokens (a few-shot prompt loses its oldest exemplars); the log says how many were cut.
+The output is written only when every row is done, all at once (never a partial file), and its location is
+checked before any work. A flan model directory whose latest checkpoint cannot be read is used at its previous
+step, with a warning.
 """
 import argparse
 import logging
+import math
 import pathlib
 import sys
 import time
 from typing import Any
 
 from flan import jsonl
+from flan.errors import InputError, run_command
 
 log = logging.getLogger("flan.infer")
+DEFAULT_MAX_INPUT_LENGTH = 2048
 
 
-def read_rows(path: pathlib.Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
-  rows = []
+def read_rows(path: pathlib.Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[int]]:
+  """(rows, their line numbers); a missing or non-string required field is an InputError naming file:line."""
+  rows, lines = [], []
   for number, row in jsonl.read_jsonl(path):
     for key in required:
       if key not in row:
-        raise ValueError(f"{path}:{number}: missing key {key!r}")
+        raise InputError(f"{path}:{number}: missing key {key!r}")
       if not isinstance(row[key], str):
-        raise ValueError(f"{path}:{number}: {key!r} must be a string, found {type(row[key]).__name__}")
+        kind = "null" if row[key] is None else type(row[key]).__name__
+        raise InputError(f"{path}:{number}: {key!r} must be a string, found {kind}")
     rows.append(row)
-  return rows
+    lines.append(number)
+  if not rows:
+    raise InputError(f"{path}: no rows (an empty file or only blank lines)")
+  return rows, lines
+
+
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from error
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+  return value
+
+
+def _non_negative_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from error
+  if value < 0:
+    raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+  return value
 
 
 def parse_args(argv):
@@ -41,19 +75,21 @@ def parse_args(argv):
   parser.add_argument("--output", required=True, type=pathlib.Path, help="JSONL rows written here")
   parser.add_argument("--vocab", type=pathlib.Path,
                       help="SentencePiece model, when the checkpoint directory has no spiece.model")
-  parser.add_argument("--batch_size", type=int, default=8)
+  parser.add_argument("--batch_size", type=_positive_int, default=8)
+  parser.add_argument("--max_input_length", type=_positive_int, default=DEFAULT_MAX_INPUT_LENGTH,
+                      help="longer inputs keep their last tokens (EOS included)")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="activation dtype (parameters stay float32)")
-  parser.add_argument("--model_parallel", type=int, default=0,
+  parser.add_argument("--model_parallel", type=_non_negative_int, default=0,
                       help="N > 0: shard parameters N ways (heads, mlp, vocab) on a (data, model) mesh of all "
                            "devices, batches over the data axis (batch_size must divide by it); 0: one device")
   predict = parser.add_argument_group("predict")
   predict.add_argument("--method", choices=("greedy", "sample", "beam"), default="greedy")
-  predict.add_argument("--max_decode_length", type=int, default=64)
+  predict.add_argument("--max_decode_length", type=_positive_int, default=64)
   predict.add_argument("--temperature", type=float, default=1.0)
-  predict.add_argument("--top_k", type=int, default=0)
+  predict.add_argument("--top_k", type=_non_negative_int, default=0)
   predict.add_argument("--top_p", type=float, default=1.0)
-  predict.add_argument("--beam_size", type=int, default=4)
+  predict.add_argument("--beam_size", type=_positive_int, default=4)
   predict.add_argument("--length_penalty", type=float, default=0.6)
   predict.add_argument("--seed", type=int, default=0)
   return parser.parse_args(argv)
@@ -65,55 +101,98 @@ def resolve_vocabulary(checkpoint: pathlib.Path, vocab: pathlib.Path | None) -> 
   if found is not None:
     return found
   if vocab is None:
-    raise ValueError(f"{checkpoint}: no spiece.model next to the checkpoint; pass --vocab PATH")
+    raise InputError(f"{checkpoint}: no spiece.model next to the checkpoint; pass --vocab PATH")
   return vocab
 
 
-def run(args) -> int:
-  from flan.models.pretrained import load_pretrained  # pylint: disable=import-outside-toplevel
-  from flan.models.tokenizer import Tokenizer  # pylint: disable=import-outside-toplevel
-  required = ("inputs", "targets") if args.mode == "score" else ("inputs",)
-  rows = read_rows(args.input, required)
-  tokenizer = Tokenizer(resolve_vocabulary(args.checkpoint, args.vocab))
-  config, params = load_pretrained(args.checkpoint)
-  config = config.replace(dtype=args.dtype, dropout_rate=0.0)
+def load_model(checkpoint: pathlib.Path, vocab: pathlib.Path | None):
+  """(config, params, tokenizer) for a checkpoint; refuses a tokenizer with more ids than the checkpoint's
+  vocabulary. The one place flan-infer loads a model."""
+  from flan.models import pretrained  # pylint: disable=import-outside-toplevel
+  vocab_path = resolve_vocabulary(checkpoint, vocab)
+  tokenizer = pretrained.open_tokenizer(vocab_path)
+  config, params = pretrained.load_pretrained(checkpoint)
+  pretrained.check_vocabulary_fits(tokenizer.vocab_size, vocab_path, config, checkpoint)
+  return config, params, tokenizer
+
+
+def truncated_inputs(tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], int]:
+  """(token ids + EOS per text, keeping the last max_length; how many were cut)."""
+  encoded, cut = [], 0
+  for ids in tokenizer.encode_batch(texts):
+    ids = list(ids) + [tokenizer.eos_id]
+    if len(ids) > max_length:
+      ids, cut = ids[len(ids) - max_length:], cut + 1
+    encoded.append(ids)
+  return encoded, cut
+
+
+def run_model(args, config, params, tokenizer, rows: list[dict[str, Any]]) -> tuple[list[Any], int]:
+  """(one score or prediction per row, how many inputs were truncated): the one model call of flan-infer."""
   mesh = None
   if args.model_parallel:
     from flan import partitioning  # pylint: disable=import-outside-toplevel
     mesh = partitioning.make_mesh(data=-1, model=args.model_parallel)
-  start = time.perf_counter()
+  inputs, cut = truncated_inputs(tokenizer, [r["inputs"] for r in rows], args.max_input_length)
   if args.mode == "score":
-    from flan.models.scoring import score  # pylint: disable=import-outside-toplevel
-    values = score(config, params, tokenizer, [(r["inputs"], r["targets"]) for r in rows],
-                   batch_size=args.batch_size, mesh=mesh)
-    out = [{**row, "score": float(value)} for row, value in zip(rows, values)]
-  else:
-    try:
-      from flan.models.decoding import predict_texts  # pylint: disable=import-outside-toplevel
-    except ImportError as e:
-      raise NotImplementedError(
-          "flan-infer --mode predict needs flan.models.decoding.predict_texts, which is not available "
-          f"in this installation ({e})") from e
-    texts = predict_texts(config, params, tokenizer, [r["inputs"] for r in rows], method=args.method,
-                          max_decode_length=args.max_decode_length, batch_size=args.batch_size,
-                          temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                          beam_size=args.beam_size, length_penalty=args.length_penalty, seed=args.seed,
-                          mesh=mesh)
-    out = [{**row, "prediction": text} for row, text in zip(rows, texts)]
-  jsonl.write_jsonl(args.output, out)
+    from flan.models.scoring import score_tokens  # pylint: disable=import-outside-toplevel
+    targets = [list(ids) + [tokenizer.eos_id] for ids in tokenizer.encode_batch([r["targets"] for r in rows])]
+    return [float(v) for v in score_tokens(config, params, inputs, targets, batch_size=args.batch_size,
+                                           mesh=mesh)], cut
+  try:
+    from flan.models.decoding import predict_texts  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise NotImplementedError(
+        "flan-infer --mode predict needs flan.models.decoding.predict_texts, which is not available "
+        f"in this installation ({e})") from e
+  texts = predict_texts(config, params, tokenizer, [r["inputs"] for r in rows], method=args.method,
+                        max_decode_length=args.max_decode_length, batch_size=args.batch_size,
+                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                        beam_size=args.beam_size, length_penalty=args.length_penalty, seed=args.seed,
+                        max_input_length=args.max_input_length, mesh=mesh)
+  return list(texts), cut
+
+
+def check_paths(args) -> None:
+  if args.output.resolve() == args.input.resolve():
+    raise InputError(f"--output {args.output} is the input file; choose another output path")
+  jsonl.check_writable(args.output)
+
+
+def run(args) -> int:
+  check_paths(args)
+  required = ("inputs", "targets") if args.mode == "score" else ("inputs",)
+  rows, lines = read_rows(args.input, required)
+  config, params, tokenizer = load_model(args.checkpoint, args.vocab)
+  config = config.replace(dtype=args.dtype, dropout_rate=0.0)
+  start = time.perf_counter()
+  values, cut = run_model(args, config, params, tokenizer, rows)
+  if cut:
+    log.warning("%d of %d inputs were longer than --max_input_length=%d tokens and keep their last %d",
+                cut, len(rows), args.max_input_length, args.max_input_length)
+  if args.mode == "score":
+    bad = [line for line, value in zip(lines, values) if not math.isfinite(value)]
+    if bad:
+      raise InputError(f"{args.checkpoint}: non-finite scores for {len(bad)} of {len(rows)} rows (first: "
+                       f"{args.input}:{bad[0]}); the checkpoint's weights may be corrupt; nothing was written")
+  key = "score" if args.mode == "score" else "prediction"
+  jsonl.write_jsonl(args.output, [{**row, key: value} for row, value in zip(rows, values)])
   log.info("%s: %d rows in %.1fs -> %s", args.mode, len(rows), time.perf_counter() - start, args.output)
   return 0
+
+
+def _infer(argv) -> int:
+  args = parse_args(argv)
+  try:
+    return run(args)
+  except NotImplementedError as e:
+    raise InputError(str(e)) from e
 
 
 def main(argv=None) -> int:
   logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
   logging.getLogger("flan").setLevel(logging.INFO)
-  args = parse_args(sys.argv[1:] if argv is None else argv)
-  try:
-    return run(args)
-  except (ValueError, FileNotFoundError, NotImplementedError) as e:
-    print(f"flan-infer: error: {e}", file=sys.stderr)
-    return 2
+  return run_command("flan-infer", _infer, argv)
 
 
 if __name__ == "__main__":

@@ -272,12 +272,15 @@ def test_unknown_directory_is_refused(tmp_path):
     pretrained.load_pretrained(tmp_path / "absent")
 
 
-def test_convert_cli_hf_to_hf_copies_vocab(tmp_path, shared_data):
-  vocab = shared_data / "t5_spiece" / "spiece.model"
+def test_convert_cli_hf_to_hf_and_a_vocabulary_larger_than_the_model_is_refused(tmp_path, shared_data, capsys):
+  vocab = shared_data / "t5_spiece" / "spiece.model"  # 32,100 ids; the fixture has 256 embeddings
+  assert convert.main(["--from", str(V11), "--to_hf", str(tmp_path / "bad"), "--vocab", str(vocab)]) == 2
+  err = capsys.readouterr().err
+  assert "32100 ids" in err and "vocab_size 256" in err and "Traceback" not in err
+  assert not (tmp_path / "bad").exists()
   out = tmp_path / "out"
-  assert convert.main(["--from", str(V11), "--to_hf", str(out), "--vocab", str(vocab)]) == 0
-  assert (out / "spiece.model").read_bytes() == vocab.read_bytes()
-  assert json.loads((out / "tokenizer_config.json").read_text())["extra_ids"] == 100
+  assert convert.main(["--from", str(V11), "--to_hf", str(out)]) == 0
+  assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
   _, params = hf.import_hf(out)
   _, expected = hf.import_hf(V11)
   jax.tree.map(np.testing.assert_array_equal, params, expected)

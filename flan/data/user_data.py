@@ -10,6 +10,10 @@ gin (an evaluated reference returns the name to train on):
   ...
 Without a template family, rows must already hold the prompt and answer (fields "inputs" and
 "targets", or renamed with `fields`).
+
+Every field's value must be text: a JSON string (a number is taken as its decimal text, so "answer": 4 is
+"4"); null, true/false, lists and objects are errors naming file:line and field. Answer options may be a
+list of texts or one text separated by `options_separator`.
 """
 from typing import Mapping, Sequence
 
@@ -20,23 +24,50 @@ from flan.data import rates
 from flan.data import registration
 from flan.data import sources
 from flan.data import template_families
+from flan.errors import ConfigError, InputError
+
+
+def _json_kind(value) -> str:
+  return {type(None): "null", bool: "true/false", list: "a list", dict: "an object"}.get(type(value),
+                                                                                     type(value).__name__)
+
+
+def _text(value, where: str) -> str:
+  """A text field's value: a string as is, a number as its decimal text; anything else is an InputError."""
+  if isinstance(value, str):
+    return value
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    return str(value)
+  shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+  raise InputError(f"{where} must be text (a JSON string; numbers are taken as their decimal text), got "
+                   f"{_json_kind(value)}: {shown}")
 
 
 def _field_rows(task: str, path: str, file_format: str | None, fields: Mapping[str, str],
                 options_separator: str) -> list[dict]:
-  """Rows with our field names; a row without a mapped column fails naming field, task, file and line."""
+  """Rows with our field names, every value text (options: a list of texts). A row without a mapped column,
+  or with a value that is not text (null, true/false, a list or object; numbers become their decimal text),
+  fails naming file, line, field and task."""
   out = []
   for row in sources.read_rows(path, file_format):
     mapped = {}
+    line = row.get("__line__", "?")
     for field, column in fields.items():
       if column not in row:
-        raise ValueError(f"task {task!r}: field {field!r} (column {column!r}) is missing in "
-                         f"{path}:{row.get('__line__', '?')}; the row has {sorted(k for k in row if k != '__line__')}")
+        raise InputError(f"task {task!r}: field {field!r} (column {column!r}) is missing in "
+                         f"{path}:{line}; the row has {sorted(k for k in row if k != '__line__')}")
       value = row[column]
-      if field == "options" and isinstance(value, str):
-        value = [o.strip() for o in value.split(options_separator)] if value else []
-      elif field != "options" and not isinstance(value, str):
-        value = value if isinstance(value, (int, float, bool)) else str(value)
+      where = f"{path}:{line}: field {field!r} (column {column!r}) of task {task!r}"
+      if field == "options":
+        if isinstance(value, str):
+          value = [o.strip() for o in value.split(options_separator)] if value else []
+        elif isinstance(value, list):
+          value = [_text(option, f"{where}, option {i + 1},") for i, option in enumerate(value)]
+        else:
+          raise InputError(f"{where} must be a list of texts or one text separated by {options_separator!r}, "
+                           f"got {_json_kind(value)}")
+      else:
+        value = _text(value, where)
       mapped[field] = value
     out.append(mapped)
   return out
@@ -65,7 +96,7 @@ def register_user_data(name: str, files: Mapping[str, str] | str, *, family: str
         name, lambda split: _field_rows(name, files[split], file_format, fields, options_separator), tuple(files))
     missing = {"inputs", "targets"} - set(fields)
     if missing:
-      raise ValueError(f"task {name!r}: raw data needs fields inputs and targets; {sorted(missing)} not mapped")
+      raise ConfigError(f"task {name!r}: raw data needs fields inputs and targets; {sorted(missing)} not mapped")
     tasks = [registration.register_raw_task(name, source, inputs_field="inputs", targets_field="targets")]
   else:
     family_obj = template_families.get_family(family)

@@ -5,8 +5,10 @@ import pathlib
 from typing import Mapping
 
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
+
+from flan.errors import EnvironmentProblem, InputError
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -77,11 +79,23 @@ class SafetensorsReader:
     return str(self.directory / files[0]) if len(files) == 1 else f"{self.directory} ({', '.join(files)})"
 
 
+def _save(tensors: Mapping[str, np.ndarray], path: pathlib.Path) -> None:
+  try:
+    save_file(tensors, str(path), metadata=FILE_METADATA)
+  except SafetensorError as error:  # the writer reports I/O failures (disk full, ...) as its own error type
+    raise EnvironmentProblem(f"{path}: could not be written ({error})") from error
+
+
 def write_safetensors(tensors: Mapping[str, np.ndarray], directory: os.PathLike | str,
                       max_shard_bytes: int = 5 * 1024**3) -> list[pathlib.Path]:
-  """Writes `model.safetensors`, or shards plus `model.safetensors.index.json` above `max_shard_bytes`."""
+  """Writes `model.safetensors`, or shards plus `model.safetensors.index.json` above `max_shard_bytes`, into a
+  directory holding no safetensors files yet (InputError otherwise)."""
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
+  existing = sorted(p.name for p in directory.glob("*.safetensors*"))
+  if existing:  # new files beside an older export would make one inconsistent set (an index wins on load)
+    raise InputError(f"{directory}: already holds weight files ({', '.join(existing[:3])}"
+                     f"{', ...' if len(existing) > 3 else ''}); write the export into a new or empty directory")
   shards, current, current_bytes = [], {}, 0
   for name, array in tensors.items():
     array = np.ascontiguousarray(array)
@@ -93,12 +107,12 @@ def write_safetensors(tensors: Mapping[str, np.ndarray], directory: os.PathLike 
   shards.append(current)
   if len(shards) == 1:
     path = directory / SINGLE_FILE
-    save_file(shards[0], str(path), metadata=FILE_METADATA)
+    _save(shards[0], path)
     return [path]
   paths, weight_map = [], {}
   for number, shard in enumerate(shards, start=1):
     path = directory / f"model-{number:05d}-of-{len(shards):05d}.safetensors"
-    save_file(shard, str(path), metadata=FILE_METADATA)
+    _save(shard, path)
     paths.append(path)
     weight_map.update({name: path.name for name in shard})
   total = sum(a.nbytes for shard in shards for a in shard.values())

@@ -2,6 +2,10 @@
 
 The host never waits on the device for metrics: the loop hands over step N's (still computing) device
 metrics and reads them only after dispatching step N+1 (`MetricsLogger.submit` logs the previous step).
+
+metrics.jsonl is appended to by every run in the model directory. A resumed run first writes a resume
+marker, {"step": S, "resumed_from_step": S}; the records of steps after S written before the marker belong to
+steps that were redone, and `read_metrics` drops them, so each step's records come from its last attempt.
 """
 import json
 import math
@@ -24,6 +28,39 @@ def batch_token_counts(batch):
       "encoder_real": int(np.count_nonzero(encoder)), "encoder_padded": int(encoder.size),
       "decoder_real": int(np.count_nonzero(targets)), "decoder_padded": int(targets.size),
   }
+
+
+RESUME_KEY = "resumed_from_step"
+
+
+def read_metrics(path, include_markers=False):
+  """The records of a metrics.jsonl in file order, without those superseded by a later resume: a resume
+  marker at step S drops the records of steps > S written before it. Lines that are not JSON objects (a
+  line cut off by a crash) are skipped."""
+  records = []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+        continue
+      if RESUME_KEY in record:
+        records = [r for r in records if r["step"] <= record[RESUME_KEY]]
+        if not include_markers:
+          continue
+      records.append(record)
+  return records
+
+
+def metrics_by_step(path):
+  """{step: every value recorded for that step (progress, checkpoint, eval records merged; a later record's
+  value wins)} from a metrics.jsonl, redone steps taken from their last attempt."""
+  merged = {}
+  for record in read_metrics(path):
+    merged.setdefault(record["step"], {}).update(record)
+  return merged
 
 
 class NonFiniteLossError(RuntimeError):
@@ -102,6 +139,13 @@ class MetricsLogger:
       self.jsonl.flush()
       self.tensorboard.scalars(record["step"], {k: v for k, v in record.items() if k != "step"})
       self.tensorboard.flush()
+
+  def mark_resume(self, step):
+    """Records that this run continues from the checkpoint of step `step` (see read_metrics); call it once,
+    before the first step of a resumed run."""
+    if self.jsonl is not None:
+      self.jsonl.write(json.dumps({"step": step, RESUME_KEY: step}) + "\n")
+      self.jsonl.flush()
 
   def event(self, step, values, message=None):
     """Logs non-step values (compile time, checkpoint time, eval results) to the same sinks."""
