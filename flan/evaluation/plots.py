@@ -63,8 +63,9 @@ def subset_bars(subsets, scores, chance, title, apart=()):
   return figure
 
 
-def run_curves(panels, title=""):
-  """One small line plot per panel: panels is [(panel title, {series label: ([steps], [values])})]."""
+def run_curves(panels, title="", marks=()):
+  """One small line plot per panel: panels is [(panel title, {series label: ([steps], [values])})];
+  marks are steps drawn as dotted vertical lines (resumes)."""
   columns = 2
   rows = max(1, -(-len(panels) // columns))
   figure = Figure(figsize=(11, 3.0 * rows))
@@ -73,10 +74,12 @@ def run_curves(panels, title=""):
     axes = figure.add_subplot(rows, columns, index + 1)
     for label, (steps, values) in series.items():
       axes.plot(steps, values, marker="o" if len(steps) <= 30 else None, markersize=3, label=label)
+    for step in marks:
+      axes.axvline(step, color="#888888", linestyle=":", linewidth=1)
     axes.set_title(panel_title, fontsize=9)
     axes.set_xlabel("step", fontsize=8)
     axes.tick_params(labelsize=7)
-    if len(series) > 1:
+    if len(series) > 1 or next(iter(series)) != panel_title:
       axes.legend(fontsize=7)
   figure.tight_layout()
   return figure
