@@ -6,6 +6,10 @@ packer, seqio's packer, or one example per row), so the rows of a chunk depend o
 The saved position is therefore two numbers: examples before the current chunk and rows already
 taken from it. Restoring skips that many examples in the source, repacks the chunk and drops the
 rows already taken, so a resumed run sees exactly the rows it would have seen.
+
+`converter` chooses the model features: "encdec" (flan.data.packing, seqio's EncDecFeatureConverter
+names) or, for decoder-only models, "decoder" / "prefix_lm" (flan.data.decoder_features: one stream
+`inputs EOS targets EOS` per example in rows of inputs + targets length).
 """
 import atexit
 import collections
@@ -18,11 +22,16 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from flan import errors
+from flan.data import decoder_features
 from flan.data import examples as examples_lib
 from flan.data import packing
 
 STATE_FORMAT = "flan.data.batches/1"
 PACKERS = ("flan", "seqio")
+CONVERTERS = ("encdec",) + decoder_features.CONVERTERS
+# Config fields added after states were first saved, with the value those older states mean.
+_ADDED_CONFIG_FIELDS = {"converter": "encdec", "bos_id": 0}
 EXAMPLE_COUNTERS = ("examples_read", "examples_dropped", "inputs_truncated", "targets_truncated",
                     "inputs_tokens_cut", "targets_tokens_cut")
 ROW_COUNTERS = ("batches", "rows", "padding_rows", "encoder_tokens", "decoder_tokens")
@@ -44,6 +53,8 @@ class BatchConfig:
   repeat: bool
   overlength: str
   chunk_size: int
+  converter: str = "encdec"
+  bos_id: int = 0
 
   def validate(self):
     if set(self.feature_lengths) != {"inputs", "targets"}:
@@ -63,6 +74,25 @@ class BatchConfig:
                        f"{self.num_shards} (each host takes batch_size // num_shards rows)")
     if self.chunk_size < 1:
       raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
+    if self.converter not in CONVERTERS:
+      raise errors.ConfigError(f"converter must be one of {CONVERTERS}, got {self.converter!r}")
+    if not isinstance(self.bos_id, int) or self.bos_id < 0:
+      raise errors.ConfigError(f"bos_id must be a non-negative int, got {self.bos_id!r}")
+    if self.bos_id and not self.decoder_only:
+      raise errors.ConfigError(f"bos_id={self.bos_id} applies to the decoder-only converters "
+                               f"{decoder_features.CONVERTERS}, not converter='encdec'")
+
+  @property
+  def decoder_only(self) -> bool:
+    return self.converter != "encdec"
+
+  def model_feature_lengths(self) -> Dict[str, int]:
+    """Length of every model feature of a batch."""
+    if self.decoder_only:
+      length = decoder_features.row_length(self.feature_lengths)
+      return {k: length for k in decoder_features.feature_names(self.converter, self.pack)}
+    names = packing.PACKED_FEATURES if self.pack else packing.UNPACKED_FEATURES
+    return {k: self.feature_lengths["targets" if k.startswith("decoder") else "inputs"] for k in names}
 
   @property
   def rows_per_host(self) -> int:
@@ -72,6 +102,8 @@ class BatchConfig:
   def examples_per_chunk(self) -> int:
     # seqio packs windows of max(feature_lengths) consecutive examples; one chunk = one window.
     if self.pack and self.packer == "seqio":
+      if self.decoder_only:
+        return decoder_features.row_length(self.feature_lengths)
       return max(self.feature_lengths.values())
     return self.chunk_size
 
@@ -91,32 +123,52 @@ def _row_count(rows: Mapping[str, np.ndarray]) -> int:
   return next(iter(rows.values())).shape[0]
 
 
+def _fit(raw, config: BatchConfig, counts: Optional[dict] = None):
+  """fit_to_lengths; decoder-only streams keep the EOS separator of a truncated input."""
+  kept, counts = examples_lib.fit_to_lengths(raw, config.feature_lengths, config.overlength, counts)
+  if config.decoder_only and config.overlength == "truncate":
+    decoder_features.keep_separators(raw, kept, config.feature_lengths["inputs"])
+  return kept, counts
+
+
+def _pack_chunk(inputs, targets, config: BatchConfig, position: int) -> Dict[str, np.ndarray]:
+  lengths = config.feature_lengths
+  seed = (config.seed, config.shard_index, position)
+  if config.decoder_only:
+    length = decoder_features.row_length(lengths)
+    if config.pack:
+      return decoder_features.pack_decoder_examples(inputs, targets, length, converter=config.converter,
+                                                    bos_id=config.bos_id, seed=seed)
+    return decoder_features.pad_decoder_examples(inputs, targets, length, converter=config.converter,
+                                                 bos_id=config.bos_id)
+  if config.pack:
+    return packing.pack_examples(inputs, targets, lengths, seed=seed)
+  return packing.pad_examples(inputs, targets, lengths)
+
+
 def _flan_chunks(reader: examples_lib.ExampleReader, config: BatchConfig,
                  start: int) -> Iterator[_Chunk]:
-  lengths = config.feature_lengths
   position = start
   while True:
     raw = reader.read(config.examples_per_chunk)
     if not raw:
       return
-    kept, counts = examples_lib.fit_to_lengths(raw, lengths, config.overlength)
+    kept, counts = _fit(raw, config)
     counts["examples_read"] = len(raw)
-    inputs = [x for x, _ in kept]
-    targets = [y for _, y in kept]
-    if config.pack:
-      rows = packing.pack_examples(inputs, targets, lengths,
-                                   seed=(config.seed, config.shard_index, position))
-    else:
-      rows = packing.pad_examples(inputs, targets, lengths)
+    rows = _pack_chunk([x for x, _ in kept], [y for _, y in kept], config, position)
     yield _Chunk(len(raw), rows, counts)
     position += len(raw)
     if len(raw) < config.examples_per_chunk:
       return
 
 
-def _seqio_window_rows(lengths: Mapping[str, int]):
-  converter = seqio.EncDecFeatureConverter(pack=True)
-  window = max(lengths.values())
+def _seqio_window_rows(config: BatchConfig):
+  lengths = config.feature_lengths
+  if config.decoder_only:  # seqio's packed PrefixLM features; "decoder" drops the causal-attention mask
+    converter = seqio.DecoderFeatureConverter(pack=True, bos_id=config.bos_id)
+  else:
+    converter = seqio.EncDecFeatureConverter(pack=True)
+  window = config.examples_per_chunk
 
   def window_rows(in_values, in_lengths, tg_values, tg_lengths):
     ds = tf.data.Dataset.from_tensor_slices({
@@ -128,8 +180,8 @@ def _seqio_window_rows(lengths: Mapping[str, int]):
 
 def _seqio_chunks(reader: examples_lib.ExampleReader, config: BatchConfig) -> Iterator[_Chunk]:
   """seqio's packer, one window of examples at a time, through one long-lived tf.data pipeline."""
-  lengths = config.feature_lengths
   records = collections.deque()  # (consumed, counts, has_rows) per window, in order
+  shapes = config.model_feature_lengths()
 
   def windows():
     while True:
@@ -139,7 +191,7 @@ def _seqio_chunks(reader: examples_lib.ExampleReader, config: BatchConfig) -> It
         if not raw:
           break
         consumed += len(raw)
-        kept, counts = examples_lib.fit_to_lengths(raw, lengths, config.overlength, counts)
+        kept, counts = _fit(raw, config, counts)
       if not consumed:
         return
       counts["examples_read"] = consumed
@@ -154,15 +206,13 @@ def _seqio_chunks(reader: examples_lib.ExampleReader, config: BatchConfig) -> It
   signature = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
                tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64))
   ds = tf.data.Dataset.from_generator(windows, output_signature=signature)
-  ds = ds.flat_map(_seqio_window_rows(lengths))
+  ds = ds.flat_map(_seqio_window_rows(config))
   for rows in ds.as_numpy_iterator():
     consumed, counts, _ = records.popleft()
-    yield _Chunk(consumed, {k: rows[k].astype(np.int32) for k in packing.PACKED_FEATURES}, counts)
+    yield _Chunk(consumed, {k: rows[k].astype(np.int32) for k in shapes}, counts)
   while records:  # a last window with every example dropped
     consumed, counts, _ = records.popleft()
-    yield _Chunk(consumed, {k: np.zeros((0, lengths["targets" if k.startswith("decoder") else
-                                                    "inputs"]), np.int32)
-                            for k in packing.PACKED_FEATURES}, counts)
+    yield _Chunk(consumed, {k: np.zeros((0, length), np.int32) for k, length in shapes.items()}, counts)
 
 
 _LIVE_ITERATORS = weakref.WeakSet()
@@ -184,6 +234,8 @@ class BatchIterator:
     config.validate()
     self.config = config
     self._provider = examples_lib.get_provider(config.name)
+    if config.decoder_only:
+      _check_eos_separator(self._provider, config.converter)
     self._chunks = None
     self._restart(position=0, rows_taken=0, counters={})
     _LIVE_ITERATORS.add(self)
@@ -256,8 +308,11 @@ class BatchIterator:
       self._counters["padding_rows"] += need
     self._counters["batches"] += 1
     self._counters["rows"] += self.config.rows_per_host
-    self._counters["encoder_tokens"] += int(np.count_nonzero(batch["encoder_input_tokens"]))
-    self._counters["decoder_tokens"] += int(np.count_nonzero(batch["decoder_target_tokens"]))
+    if self.config.decoder_only:
+      self._counters["decoder_tokens"] += decoder_features.real_token_count(batch)
+    else:
+      self._counters["encoder_tokens"] += int(np.count_nonzero(batch["encoder_input_tokens"]))
+      self._counters["decoder_tokens"] += int(np.count_nonzero(batch["decoder_target_tokens"]))
     return batch
 
   def get_state(self) -> Dict[str, Any]:
@@ -279,7 +334,9 @@ class BatchIterator:
     if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
       raise ValueError(f"not a batch iterator state of format {STATE_FORMAT!r}: "
                        f"format={state.get('format') if isinstance(state, Mapping) else state!r}")
-    saved, ours = state["config"], self.config.to_json()
+    saved, ours = dict(state["config"]), self.config.to_json()
+    for key, value in _ADDED_CONFIG_FIELDS.items():
+      saved.setdefault(key, value)
     for key in ours:
       if saved.get(key) != ours[key]:
         raise ValueError(f"saved batch iterator state has {key}={saved.get(key)!r} but this "
@@ -289,12 +346,30 @@ class BatchIterator:
                   counters=state.get("counters", {}))
 
   def stats(self) -> Dict[str, Any]:
-    """Counters: examples read/truncated/dropped, rows and real tokens emitted, fill fractions."""
+    """Counters: examples read/truncated/dropped, rows and real tokens emitted, fill fractions.
+    Decoder-only batches count every real stream token (inputs and targets) as decoder_tokens."""
     out: Dict[str, Any] = {k: int(self._counters[k]) for k in EXAMPLE_COUNTERS + ROW_COUNTERS}
     rows = max(out["rows"], 1)
+    if self.config.decoder_only:
+      out["decoder_fill"] = out["decoder_tokens"] / (
+          rows * decoder_features.row_length(self.config.feature_lengths))
+      return out
     out["encoder_fill"] = out["encoder_tokens"] / (rows * self.config.feature_lengths["inputs"])
     out["decoder_fill"] = out["decoder_tokens"] / (rows * self.config.feature_lengths["targets"])
     return out
+
+
+def _check_eos_separator(provider: seqio.DatasetProviderBase, converter: str) -> None:
+  """Decoder-only streams need both features to end in EOS: the input's EOS is the separator."""
+  features = provider.output_features
+  for key in ("inputs", "targets"):
+    feature = features.get(key)
+    if feature is None or not feature.add_eos:
+      state = "has no such feature" if feature is None else "has add_eos=False"
+      raise errors.ConfigError(
+          f"converter={converter!r} needs {provider.name!r}'s {key!r} feature to end in EOS "
+          f"(seqio.Feature(add_eos=True)), but it {state}; the EOS after the inputs separates them from "
+          "the targets in the one decoder stream")
 
 
 def _default_shard(shard_index: Optional[int], num_shards: Optional[int]):
@@ -312,15 +387,19 @@ def make_batch_iterator(name: str, *, split: str = "train",
                         pack: bool = True, packer: str = "flan", seed: int = 0,
                         shard_index: Optional[int] = None, num_shards: Optional[int] = None,
                         shuffle: bool = True, repeat: bool = True, overlength: str = "truncate",
-                        chunk_size: int = 2048) -> BatchIterator:
+                        chunk_size: int = 2048, converter: str = "encdec",
+                        bos_id: int = 0) -> BatchIterator:
   """Batches of the registered task or mixture `name` for this host (see CONTRACTS.md, Batches).
 
   overlength: "truncate" (cut to feature_lengths) or "drop"; either way counted in stats().
   chunk_size: examples packed together by our packer (more fills rows better, costs memory).
+  converter: "encdec" (encoder-decoder features), or "decoder" / "prefix_lm" for decoder-only models:
+    one stream per example in rows of inputs + targets tokens (flan.data.decoder_features), with
+    bos_id as the first token the model reads of each example.
   """
   shard_index, num_shards = _default_shard(shard_index, num_shards)
   lengths = dict(feature_lengths or {"inputs": 2048, "targets": 512})
   return BatchIterator(BatchConfig(
       name=name, split=split, feature_lengths=lengths, batch_size=batch_size, pack=pack,
       packer=packer, seed=seed, shard_index=shard_index, num_shards=num_shards, shuffle=shuffle,
-      repeat=repeat, overlength=overlength, chunk_size=chunk_size))
+      repeat=repeat, overlength=overlength, chunk_size=chunk_size, converter=converter, bos_id=bos_id))

@@ -65,8 +65,8 @@ def keep_separators(raw: Sequence[Tuple[np.ndarray, np.ndarray]],
                     kept: List[Tuple[np.ndarray, np.ndarray]], max_inputs: int) -> None:
   """After truncation to max_inputs (flan.data.examples.fit_to_lengths, overlength="truncate", so
   `kept` pairs one to one with `raw`): every cut input ends in its original last token, the EOS
-  separator, in place of its last kept token (seqio's append_eos_after_trim). Targets stay cut
-  as they are (no EOS: the model is not taught to stop where the data did not). Edits `kept`."""
+  separator, in place of its last kept token (seqio's append_eos_after_trim), whatever EOS id the
+  vocabulary has. Targets are left as fit_to_lengths cut them. Edits `kept`."""
   if len(raw) != len(kept):
     raise ValueError(f"{len(raw)} examples read but {len(kept)} kept; separators are restored only "
                      "after truncation, which keeps every example")
