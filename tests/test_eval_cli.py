@@ -139,6 +139,10 @@ def test_cli_decodes_a_checkpoint_end_to_end(shared_data, tmp_path):
             f"--output_dir={tmp_path}"]) == 0
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["benchmarks"]["tydiqa"]["count"] == 4
+  # Every TyDiQA prompt (a passage and a 1-shot exemplar) is longer than 32 tokens: all are counted as cut.
+  assert results["setup"]["tydiqa"]["prompts_truncated"] == 4
+  assert results["setup"]["tydiqa"]["decoding"]["method"] == "greedy"
+  assert (tmp_path / "report.html").is_file() and (tmp_path / "report.png").is_file()
   scored = [json.loads(l) for l in (tmp_path / "scored_tydiqa.jsonl").read_text().splitlines()]
   assert len(scored) == 4 and all(isinstance(r["answer"], str) for r in scored)
 
