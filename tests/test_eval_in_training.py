@@ -5,6 +5,7 @@ import pytest
 
 from flan import partitioning
 from flan.errors import ConfigError
+from flan.errors import InputError
 from flan.evaluation import in_training
 from flan.evaluation import metrics
 from flan.evaluation import runner
@@ -59,5 +60,17 @@ def test_scores_equal_the_harness_on_the_same_predictions(setting):
   # Same prompts and parameters, on a data-parallel mesh: the same scores.
   mesh = partitioning.make_mesh(data=-1, devices=jax.devices()[:8])
   assert evaluator.evaluate(params, mesh=mesh) == scores
-  assert in_training.is_better(scores["bench/normalized_average"], None)
-  assert not in_training.is_better(1.0, 1.0) and in_training.is_better(2.0, 1.0)
+
+
+def test_best_score_survives_a_restart(tmp_path):
+  best = in_training.BestScore(tmp_path)
+  assert best.update(10, {"bench/normalized_average": -3.0}) and best.step == 10
+  assert best.update(20, {"bench/normalized_average": 5.0})
+  assert not best.update(30, {"bench/normalized_average": 5.0})  # a tie keeps the earlier step
+  assert not best.update(40, {"bench/normalized_average": 1.0})
+  again = in_training.BestScore(tmp_path)
+  assert (again.step, again.score) == (20, 5.0)
+  assert again.update(50, {"bench/normalized_average": 6.0}) and in_training.BestScore(tmp_path).step == 50
+  (tmp_path / in_training.BestScore.FILE).write_text("{broken")
+  with pytest.raises(InputError, match="best_benchmark_score.json: not a best-score record"):
+    in_training.BestScore(tmp_path)

@@ -5,11 +5,15 @@ A BenchmarkEvaluator fixes, once, a seeded random subset of each benchmark's pro
 flan.models.decoding and scores them with the flan-eval harness, so scores of two steps are comparable and
 equal to what flan-eval gives for the same predictions. TensorFlow-free.
 """
+import json
+import os
+import pathlib
 from typing import Optional
 
 import numpy as np
 
 from flan.errors import ConfigError
+from flan.errors import InputError
 from flan.evaluation import benchmarks as benchmarks_lib
 from flan.evaluation import metrics
 from flan.evaluation import runner
@@ -94,11 +98,38 @@ class BenchmarkEvaluator:
     return self.score(self.last_predictions)
 
 
-def best_score_key() -> str:
-  """The metric a run keeps its best checkpoint by (higher is better)."""
-  return NORMALIZED_AVERAGE
-
-
 def is_better(score: Optional[float], best: Optional[float]) -> bool:
   """Whether score beats the best so far (any score beats none; ties keep the earlier checkpoint)."""
   return score is not None and (best is None or score > best)
+
+
+class BestScore:
+  """The best benchmark score of a run and its step, kept in MODEL_DIR/best_benchmark_score.json so a
+  resumed run still knows it. update() says whether a step is the new best (the caller keeps its checkpoint)."""
+
+  FILE = "best_benchmark_score.json"
+
+  def __init__(self, model_dir, key=NORMALIZED_AVERAGE):
+    self.path = pathlib.Path(model_dir) / self.FILE
+    self.key = key
+    self.step, self.score = None, None
+    if self.path.is_file():
+      try:
+        saved = json.loads(self.path.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+          self.step, self.score = int(saved["step"]), float(saved["score"])
+      except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{self.path}: not a best-score record ({error}); delete it to start afresh") from error
+
+  def update(self, step, scores) -> bool:
+    if self.key not in scores:
+      raise ValueError(f"no {self.key!r} among the scores {sorted(scores)}")
+    if not is_better(scores[self.key], self.score):
+      return False
+    self.step, self.score = int(step), float(scores[self.key])
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    partial = self.path.with_name(self.path.name + ".tmp")
+    partial.write_text(json.dumps({"key": self.key, "step": self.step, "score": self.score}) + "\n",
+                       encoding="utf-8")
+    os.replace(partial, self.path)
+    return True
