@@ -57,7 +57,7 @@ def markdown_table(results, model_name="model"):
 
 
 def write_results(results, records, output_dir, model_name="model"):
-  """Writes results.json, results.md and predictions_<benchmark>.jsonl; returns the paths."""
+  """Writes results.json, results.md and scored_<benchmark>.jsonl; returns the paths."""
   output_dir = pathlib.Path(output_dir)
   output_dir.mkdir(parents=True, exist_ok=True)
   json_path, md_path = output_dir / "results.json", output_dir / "results.md"
