@@ -2,6 +2,10 @@
 
   python -m flan.aot --size xl --mesh data=1,fsdp=16,model=1 --batch 64 --lengths 2048:512 --target tpu-v4-32
   python -m flan.aot --size tiny --mesh data=2,fsdp=2,model=2 --batch 8 --lengths 32:16 --target cpu-8
+  python -m flan.aot --gin_file=runs/finetune.gin --gin_file=flan_t5/xl.gin --target tpu-v4-8   # a run's step
+
+The step is the trainer's own (flan.trainer.program.build_train_program) for the same run configuration, so
+the figures describe the program flan-train runs.
 
 Nothing is allocated: the train state and batch are shapes only (jax.ShapeDtypeStruct with shardings), the
 step is lowered and compiled for the target's devices, and `compiled.memory_analysis()` gives the bytes one
@@ -141,57 +145,43 @@ def target_devices(target: str) -> list:
   return devices
 
 
-def abstract_batch(plan: Plan, sharding) -> dict:
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  shapes = {"encoder_input_tokens": plan.input_length, "decoder_input_tokens": plan.target_length,
-            "decoder_target_tokens": plan.target_length, "decoder_loss_weights": plan.target_length}
-  if plan.packed:
-    shapes.update(encoder_segment_ids=plan.input_length, encoder_positions=plan.input_length,
-                  decoder_segment_ids=plan.target_length, decoder_positions=plan.target_length)
-  return {name: jax.ShapeDtypeStruct((plan.batch_size, length), jnp.int32, sharding=sharding)
-          for name, length in shapes.items()}
+def run_config_for_plan(plan: Plan, num_devices: int):
+  """The run configuration a plan describes (other settings: gin's, else RunConfig's defaults)."""
+  from flan.models import config as model_config  # pylint: disable=import-outside-toplevel
+  from flan.trainer.run_config import RunConfig  # pylint: disable=import-outside-toplevel
+  config = model_config.get_config(plan.size, scan_layers=plan.scan_layers, remat=plan.remat,
+                                   dropout_rate=plan.dropout_rate)
+  data, fsdp, model_axis = plan.mesh
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  shape = partitioning.resolve_mesh_shape(data, fsdp, model_axis, num_devices)
+  if math.prod(shape.values()) != num_devices:
+    raise ValueError(f"mesh {shape} uses {math.prod(shape.values())} of the {num_devices} devices of {plan.target}")
+  return RunConfig(model_config=config, num_steps=1, batch_size=plan.batch_size,
+                   feature_lengths={"inputs": plan.input_length, "targets": plan.target_length},
+                   pack=plan.packed, mesh_data=data, mesh_fsdp=fsdp, mesh_model=model_axis,
+                   fsdp_embed=plan.fsdp_embed, num_microbatches=plan.num_microbatches, num_devices=num_devices,
+                   process_count=1)
+
+
+def lower_train_step(run, devices):
+  """Lowers the trainer's own train step (flan.trainer.program) for `run` on `devices`, with the state and
+  batch as shapes only; returns (lowered, mesh)."""
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  from flan.trainer import program as program_lib  # pylint: disable=import-outside-toplevel
+  mesh = partitioning.make_mesh(**run.mesh_shape, devices=devices)
+  if mesh.size != len(devices):
+    raise ValueError(f"mesh {dict(mesh.shape)} uses {mesh.size} of the {len(devices)} devices of the target")
+  program = program_lib.build_train_program(run, mesh)
+  return program.lower(program.abstract_state, program.abstract_batch()), mesh
 
 
 def compile_train_step(plan: Plan):
   """Lowers and compiles the trainer's train step for `plan`; returns (compiled, mesh, seconds)."""
-  import flax.linen as nn  # pylint: disable=import-outside-toplevel
-  import jax  # pylint: disable=import-outside-toplevel
-  from jax.sharding import NamedSharding, PartitionSpec  # pylint: disable=import-outside-toplevel
-
-  from flan import partitioning  # pylint: disable=import-outside-toplevel
-  from flan.models import config as model_config  # pylint: disable=import-outside-toplevel
-  from flan.models import t5  # pylint: disable=import-outside-toplevel
-  from flan.trainer import optimizer, schedules, state, step  # pylint: disable=import-outside-toplevel
-
-  config = model_config.get_config(plan.size, scan_layers=plan.scan_layers, remat=plan.remat,
-                                   dropout_rate=plan.dropout_rate)
-  data, fsdp, model_axis = plan.mesh
   devices = target_devices(plan.target)
-  mesh = partitioning.make_mesh(data=data, fsdp=fsdp, model=model_axis, devices=devices)
-  if mesh.size != len(devices):
-    raise ValueError(f"mesh {dict(mesh.shape)} uses {mesh.size} of the {len(devices)} devices of {plan.target}")
-  partitioning.check_batch_size(plan.batch_size, mesh)
-  from flan.trainer import config_checks  # pylint: disable=import-outside-toplevel
-  try:  # the trainer's own rule: each microbatch still splits over data x fsdp
-    config_checks.check_batch(plan.batch_size, plan.num_microbatches, dict(mesh.shape))
-  except config_checks.ConfigError as error:
-    raise ValueError(str(error)) from None
-  rules = partitioning.logical_rules(fsdp_embed=plan.fsdp_embed)
-  model = t5.Transformer(config)
-  schedule = schedules.make_schedule("constant", base_learning_rate=5e-4)
-  tx = optimizer.make_optimizer(schedule)
+  run = run_config_for_plan(plan, len(devices))
   started = time.perf_counter()
-  # Outside set_mesh: a TPU topology's devices cannot hold the concrete init key that this creates.
-  abstract_state, state_shardings = state.state_shardings(model, tx, mesh, rules)
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    train_step = step.make_train_step(model, tx, schedule, num_microbatches=plan.num_microbatches)
-    batch_sharding = partitioning.batch_sharding(mesh)
-    batch = abstract_batch(plan, batch_sharding)
-    jitted = jax.jit(train_step, in_shardings=(state_shardings, {k: batch_sharding for k in batch}),
-                     out_shardings=(state_shardings, NamedSharding(mesh, PartitionSpec())),
-                     donate_argnums=(0,))
-    compiled = jitted.lower(abstract_state, batch).compile()
+  lowered, mesh = lower_train_step(run, devices)
+  compiled = lowered.compile()
   return compiled, mesh, time.perf_counter() - started
 
 
@@ -221,18 +211,53 @@ def _out_of_memory(error: Exception):
 
 def run_plan(plan: Plan) -> dict:
   prepare_environment(plan.target)
+  return _compile_and_report(lambda: compile_train_step(plan), dataclasses.asdict(plan), plan.target)
+
+
+def gin_run_config(gin_files, bindings, search_paths, num_devices):
+  """The run configuration that flan-train builds from these gin files and bindings, for `num_devices`."""
+  from flan import gin_args  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel,unused-import
+  import flan.models.config  # registers get_config
+  from flan.trainer import loop, optimizer, schedules  # register the train / optimizer / schedule bindings
+  from flan.trainer.run_config import RunConfig
+  gin_args.parse_gin(gin_files, bindings, list(search_paths) + gin_args.default_search_paths())
+  return RunConfig(num_devices=num_devices, process_count=1)
+
+
+def run_gin(gin_files, bindings, search_paths, target) -> dict:
+  """Compiles the train step flan-train would run for these gin files, for `target`."""
+  prepare_environment(target)
+  devices = target_devices(target)
+  run = gin_run_config(gin_files, bindings, search_paths, len(devices))
+  config = run.model_config
+  plan = {"size": "gin: " + " ".join(list(gin_files) + list(bindings)), "target": target,
+          "mesh": tuple(run.mesh_shape[a] for a in ("data", "fsdp", "model")), "batch_size": run.batch_size,
+          "input_length": run.feature_lengths["inputs"], "target_length": run.feature_lengths["targets"],
+          "fsdp_embed": run.fsdp_embed, "num_microbatches": run.num_microbatches,
+          "scan_layers": config.scan_layers, "remat": config.remat, "dropout_rate": config.dropout_rate,
+          "packed": run.pack}
+
+  def compile_step():
+    started = time.perf_counter()
+    lowered, mesh = lower_train_step(run, devices)
+    return lowered.compile(), mesh, time.perf_counter() - started
+  return _compile_and_report(compile_step, plan, target)
+
+
+def _compile_and_report(compile_step, plan: dict, target: str) -> dict:
   started = time.perf_counter()
   try:
-    compiled, mesh, seconds = compile_train_step(plan)
+    compiled, mesh, seconds = compile_step()
   except Exception as error:  # pylint: disable=broad-except
     verdict = _out_of_memory(error)
     if verdict is None:
       raise
-    return {"plan": dataclasses.asdict(plan), "compile_seconds": round(time.perf_counter() - started, 1),
-            "fits": False, "out_of_memory": verdict, "device_memory": hbm_bytes(plan.target)}
-  result = {"plan": dataclasses.asdict(plan), "mesh_shape": dict(mesh.shape),
+    return {"plan": plan, "compile_seconds": round(time.perf_counter() - started, 1),
+            "fits": False, "out_of_memory": verdict, "device_memory": hbm_bytes(target)}
+  result = {"plan": plan, "mesh_shape": dict(mesh.shape),
             "compile_seconds": round(seconds, 1), "memory": memory_report(compiled)}
-  hbm = hbm_bytes(plan.target)
+  hbm = hbm_bytes(target)
   if hbm is not None:
     result["device_memory"] = hbm
     result["fits"] = result["memory"]["peak"] <= hbm
@@ -259,7 +284,8 @@ def format_result(result: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="python -m flan.aot", description=__doc__.split("\n\n", 1)[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--size", required=True, help="model size: tiny, small, base, large, xl, xxl")
+  parser.add_argument("--size", help="model size: tiny, small, base, large, xl, xxl (or give gin files: "
+                      "--gin_file=F --gin.KEY=VALUE, as for flan-train)")
   parser.add_argument("--mesh", default="data=-1", help="data=N,fsdp=N,model=N (one may be -1)")
   parser.add_argument("--batch", type=int, default=64, help="global batch size (rows)")
   parser.add_argument("--lengths", default="2048:512", help="INPUTS:TARGETS lengths")
@@ -289,21 +315,37 @@ def _with_unlimited_stack(argv) -> None:
 
 
 def main(argv=None) -> int:
-  args = build_parser().parse_args(argv)
+  from flan import gin_args  # pylint: disable=import-outside-toplevel
+  raw = sys.argv[1:] if argv is None else list(argv)
+  try:
+    gin_files, bindings, search_paths, rest = gin_args.split_gin_args(raw)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  args = build_parser().parse_args(rest)
   if args.target.startswith("tpu-") and argv is None and "jax" not in sys.modules:
     _with_unlimited_stack(sys.argv[1:])
   try:
-    input_length, target_length = parse_lengths(args.lengths)
-    plan = Plan(size=args.size, mesh=parse_mesh(args.mesh), batch_size=args.batch, input_length=input_length,
-                target_length=target_length, target=args.target, fsdp_embed=args.fsdp_embed,
-                num_microbatches=args.microbatches, scan_layers=not args.no_scan, remat=not args.no_remat)
-    target_device_count(plan.target)
-    result = run_plan(plan)
+    target_device_count(args.target)
+    if gin_files or bindings:
+      result = run_gin(gin_files, bindings, search_paths, args.target)
+    elif not args.size:
+      raise ValueError("give --size (with --mesh, --batch, --lengths, ...) or the run's gin files")
+    else:
+      result = run_plan(_plan_from_args(args))
   except (ValueError, RuntimeError) as e:
-    print(f"error: {e}", file=sys.stderr)
+    from flan import errors  # pylint: disable=import-outside-toplevel
+    print(f"error: {errors.message(e)}", file=sys.stderr)
     return 2
   print(json.dumps(result) if args.json else format_result(result))
   return 0
+
+
+def _plan_from_args(args) -> Plan:
+  input_length, target_length = parse_lengths(args.lengths)
+  return Plan(size=args.size, mesh=parse_mesh(args.mesh), batch_size=args.batch, input_length=input_length,
+              target_length=target_length, target=args.target, fsdp_embed=args.fsdp_embed,
+              num_microbatches=args.microbatches, scan_layers=not args.no_scan, remat=not args.no_remat)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ class EnvironmentProblem(UserError, OSError):
   exit_code = EXIT_ENVIRONMENT
 
 
+def message(error: BaseException) -> str:
+  """The error's text without the lines gin appends ("In call to configurable ...")."""
+  lines = [line for line in str(error).splitlines() if not line.strip().startswith("In call to configurable")]
+  return "\n".join(lines).strip()
+
+
 def debug_enabled(argv=()) -> bool:
   return os.environ.get("FLAN_DEBUG", "") not in ("", "0") or "--debug" in argv
 
@@ -70,7 +76,7 @@ def run_command(prog: str, function, argv=None) -> int:
   except UserError as error:
     if debug:
       traceback.print_exc()
-    print(f"{prog}: error: {error}", file=sys.stderr)
+    print(f"{prog}: error: {message(error)}", file=sys.stderr)
     return error.exit_code
   except OSError as error:
     if debug:

@@ -77,7 +77,7 @@ def test_cli_prints_json(compiled_tiny, monkeypatch, capsys):
     (["--size", "tiny", "--target", "tpu-v9-8"], "unknown TPU slice 'tpu-v9-8'"),
     (["--size", "huge", "--lengths", "16:8", "--batch", "8"], "unknown model size 'huge'"),
     (["--size", "tiny", "--mesh", "data=3", "--lengths", "16:8", "--batch", "8"], "uses 3 of the 8 devices"),
-    (["--size", "tiny", "--mesh", "data=8", "--lengths", "16:8", "--batch", "12"], "batch size 12"),
+    (["--size", "tiny", "--mesh", "data=8", "--lengths", "16:8", "--batch", "12"], "batch_size 12"),
 ])
 def test_bad_arguments_are_named(argv, message, capsys):
   assert aot.main(argv) == 2
