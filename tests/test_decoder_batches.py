@@ -98,7 +98,7 @@ def test_unpacked_batches_equal_seqio_decoder_feature_converter():
 
 @pytest.mark.parametrize("kwargs,drawn", [
     (dict(packer="flan"), 3), (dict(packer="flan", converter="decoder", bos_id=7), 5),
-    (dict(packer="seqio"), 4), (dict(pack=False), 6)])
+    (dict(packer="seqio"), 4), (dict(pack=False), 6), (dict(bos_id=None), 4)])
 def test_restored_iterator_continues_exactly(kwargs, drawn):
   # 48 examples make ~14 rows, so the draws cross chunk boundaries and stop mid-chunk.
   first = _iterator(**kwargs)
@@ -157,6 +157,8 @@ def test_bad_converter_arguments_fail_clearly():
     _iterator(converter="prefix")
   with pytest.raises(errors.ConfigError, match="bos_id=2 applies to the decoder-only converters"):
     _iterator(converter="encdec", bos_id=2)
+  with pytest.raises(errors.ConfigError, match="packer='seqio' has no bos_id=None"):
+    _iterator(packer="seqio", bos_id=None)
 
 
 def test_resume_checks_the_converter_and_reads_states_saved_before_it_existed():

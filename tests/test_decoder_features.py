@@ -108,6 +108,53 @@ def test_packed_rows_restart_per_example_and_weight_only_targets(bos_id):
   assert int(feats["decoder_loss_weights"].sum()) == sum(map(len, targets))
 
 
+def test_without_start_token_the_model_reads_the_stream_itself():
+  inputs, targets = _examples(120, np.random.default_rng(6))
+  feats = df.pack_decoder_examples(inputs, targets, df.row_length(LENGTHS), converter="prefix_lm",
+                                   bos_id=None, seed=2)
+  seen = []
+  for r in range(feats["decoder_target_tokens"].shape[0]):
+    row = {k: v[r] for k, v in feats.items()}
+    seg = row["decoder_segment_ids"]
+    for key in feats:
+      assert np.all(row[key][seg == 0] == 0), key
+    for s in np.unique(seg[seg > 0]):
+      where = seg == s
+      example = int(row["decoder_input_tokens"][where][0]) - 2
+      x, y = inputs[example], targets[example]
+      stream = np.concatenate([x, y])
+      np.testing.assert_array_equal(row["decoder_input_tokens"][where], stream[:-1])
+      np.testing.assert_array_equal(row["decoder_target_tokens"][where], stream[1:])
+      np.testing.assert_array_equal(row["decoder_positions"][where], np.arange(len(stream) - 1))
+      # The first target token is predicted where the separator EOS is read (slot len(x) - 1).
+      np.testing.assert_array_equal(row["decoder_loss_weights"][where],
+                                    np.arange(len(stream) - 1) >= len(x) - 1)
+      np.testing.assert_array_equal(row["decoder_causal_attention"][where],
+                                    np.arange(len(stream) - 1) < len(x))
+      seen.append(example)
+  assert sorted(seen) == list(range(120))
+  assert int(feats["decoder_loss_weights"].sum()) == sum(map(len, targets))
+  with pytest.raises(ValueError, match="example 0 has fewer than 2 tokens"):
+    df.pack_decoder_examples([np.array([], np.int32)], [np.array([EOS])], 8, bos_id=None)
+
+
+@pytest.mark.parametrize("bos_id", [0, 9, None])
+def test_same_stream_as_decoder_scoring(bos_id):
+  """Training rows teach exactly what flan.models.decoder_scoring scores (same start, separator, mask)."""
+  scoring = pytest.importorskip("flan.models.decoder_scoring")
+  inputs, targets = _examples(12, np.random.default_rng(7))
+  start = [] if bos_id is None else [bos_id]
+  width = df.row_length(LENGTHS)
+  tokens, predicted, weights, causal = scoring.stream_arrays(
+      [start + x.tolist() for x in inputs], [y.tolist() for y in targets], width, len(inputs))
+  ours = df.pad_decoder_examples(inputs, targets, width, converter="prefix_lm", bos_id=bos_id)
+  np.testing.assert_array_equal(ours["decoder_target_tokens"], predicted)
+  np.testing.assert_array_equal(ours["decoder_loss_weights"], weights)
+  np.testing.assert_array_equal(ours["decoder_causal_attention"], causal)
+  real = ours["decoder_target_tokens"] != 0  # seqio's unpacked rows also shift the last EOS into padding
+  np.testing.assert_array_equal(ours["decoder_input_tokens"][real], tokens[real])
+
+
 def test_decoder_converter_packs_without_causal_attention():
   inputs, targets = _examples(50, np.random.default_rng(3))
   length = df.row_length(LENGTHS)

@@ -54,7 +54,7 @@ class BatchConfig:
   overlength: str
   chunk_size: int
   converter: str = "encdec"
-  bos_id: int = 0
+  bos_id: Optional[int] = 0
 
   def validate(self):
     if set(self.feature_lengths) != {"inputs", "targets"}:
@@ -76,11 +76,14 @@ class BatchConfig:
       raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
     if self.converter not in CONVERTERS:
       raise errors.ConfigError(f"converter must be one of {CONVERTERS}, got {self.converter!r}")
-    if not isinstance(self.bos_id, int) or self.bos_id < 0:
-      raise errors.ConfigError(f"bos_id must be a non-negative int, got {self.bos_id!r}")
-    if self.bos_id and not self.decoder_only:
+    if self.bos_id is not None and (not isinstance(self.bos_id, int) or self.bos_id < 0):
+      raise errors.ConfigError(f"bos_id must be a non-negative int or None (no start token), got "
+                               f"{self.bos_id!r}")
+    if self.bos_id != 0 and not self.decoder_only:
       raise errors.ConfigError(f"bos_id={self.bos_id} applies to the decoder-only converters "
                                f"{decoder_features.CONVERTERS}, not converter='encdec'")
+    if self.bos_id is None and self.pack and self.packer == "seqio":
+      raise errors.ConfigError("packer='seqio' has no bos_id=None (no start token) mode; use packer='flan'")
 
   @property
   def decoder_only(self) -> bool:
@@ -388,14 +391,14 @@ def make_batch_iterator(name: str, *, split: str = "train",
                         shard_index: Optional[int] = None, num_shards: Optional[int] = None,
                         shuffle: bool = True, repeat: bool = True, overlength: str = "truncate",
                         chunk_size: int = 2048, converter: str = "encdec",
-                        bos_id: int = 0) -> BatchIterator:
+                        bos_id: Optional[int] = 0) -> BatchIterator:
   """Batches of the registered task or mixture `name` for this host (see CONTRACTS.md, Batches).
 
   overlength: "truncate" (cut to feature_lengths) or "drop"; either way counted in stats().
   chunk_size: examples packed together by our packer (more fills rows better, costs memory).
   converter: "encdec" (encoder-decoder features), or "decoder" / "prefix_lm" for decoder-only models:
     one stream per example in rows of inputs + targets tokens (flan.data.decoder_features), with
-    bos_id as the first token the model reads of each example.
+    bos_id as the first token the model reads of each example (None: no start token).
   """
   shard_index, num_shards = _default_shard(shard_index, num_shards)
   lengths = dict(feature_lengths or {"inputs": 2048, "targets": 512})

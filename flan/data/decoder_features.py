@@ -11,14 +11,18 @@ Features (seqio's names; int32 [rows, length]):
                           example's first position (seqio's bos_id; 0 by default, as T5X). A checkpoint
                           whose tokenizer starts every text with BOS (Llama: `<s>`) sets bos_id to it:
                           the model then reads `BOS inputs EOS targets`, as the checkpoint was trained.
-  decoder_loss_weights    1 on the target tokens and their EOS only; 0 on inputs and padding.
+                          bos_id=None is for tokenizers that add no start token (GPT-style, SmolLM): the
+                          model reads the stream itself, `inputs EOS targets` without its last token,
+                          and predicts it from the second token on (each example takes len - 1 slots).
+  decoder_loss_weights    1 where the target tokens and their EOS are predicted; 0 elsewhere.
   decoder_segment_ids     (packed) 1, 2, ... per example in the row; 0 on padding.
   decoder_positions       (packed) 0, 1, ... restarting at each example; 0 on padding.
   decoder_causal_attention  (converter "prefix_lm" only) 1 on the positions the model reads as the
-                          bidirectional prefix: positions 0 .. len(inputs) of each example, i.e. the
-                          BOS/0 start token and every input token including the separator EOS (the
-                          input-side position where the first target is predicted, as seqio's
-                          PrefixLMFeatureConverter and Mesh TensorFlow mark it); 0 elsewhere.
+                          bidirectional prefix: the positions where the model reads the start token
+                          and every input token including the separator EOS (positions 0 .. len(inputs)
+                          of each example; 0 .. len(inputs) - 1 with bos_id=None). The last of them is
+                          where the first target is predicted, as seqio's PrefixLMFeatureConverter and
+                          Mesh TensorFlow mark it; 0 elsewhere.
 Converter "decoder" (fully causal, the Flan-PaLM setup) emits no decoder_causal_attention, so a model
 attends bidirectionally to a prefix exactly when the batch carries that feature.
 
@@ -76,31 +80,49 @@ def keep_separators(raw: Sequence[Tuple[np.ndarray, np.ndarray]],
       kept[i] = (np.concatenate([cut[:max_inputs - 1], inputs[-1:]]).astype(cut.dtype), kept[i][1])
 
 
-def _streams(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]):
+def stream_lengths(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                   bos_id: Optional[int]) -> List[int]:
+  """Row slots each example takes: len(inputs) + len(targets), one less without a start token."""
   if len(inputs) != len(targets):
     raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
-  streams = [np.concatenate([np.asarray(x, np.int32), np.asarray(y, np.int32)])
-             for x, y in zip(inputs, targets)]
-  input_lengths = [np.full(len(s), len(x), np.int32) for s, x in zip(streams, inputs)]
-  return streams, input_lengths
+  drop = 1 if bos_id is None else 0
+  lengths = [len(x) + len(y) - drop for x, y in zip(inputs, targets)]
+  if drop and lengths and min(lengths) < 1:
+    raise ValueError(f"example {int(np.argmin(lengths))} has fewer than 2 tokens; with bos_id=None the "
+                     "model reads its first token and predicts from the second, so it needs 2")
+  return lengths
+
+
+def _streams(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], bos_id: Optional[int]):
+  """Per example: (token read, token predicted, number of leading predictions that are inputs)."""
+  stream_lengths(inputs, targets, bos_id)  # checks
+  read, predicted, prefix = [], [], []
+  for x, y in zip(inputs, targets):
+    stream = np.concatenate([np.asarray(x, np.int32), np.asarray(y, np.int32)])
+    if bos_id is None:
+      read.append(stream[:-1])
+      predicted.append(stream[1:])
+      prefix.append(np.full(len(stream) - 1, len(x) - 1, np.int32))
+    else:
+      read.append(np.concatenate([np.array([bos_id], np.int32), stream[:-1]]))
+      predicted.append(stream)
+      prefix.append(np.full(len(stream), len(x), np.int32))
+  return read, predicted, prefix
 
 
 def rows_to_decoder_features(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
                              rows: List[List[int]], length: int, *, converter: str = "decoder",
-                             bos_id: int = 0) -> Dict[str, np.ndarray]:
+                             bos_id: Optional[int] = 0) -> Dict[str, np.ndarray]:
   """Packed features of `rows` (lists of example indices, written in that order) [len(rows), length]."""
   check_converter(converter)
-  streams, input_lengths = _streams(inputs, targets)
-  tokens, segments, positions = packing.scatter_rows(streams, rows, length)
-  prefix, _, _ = packing.scatter_rows(input_lengths, rows, length)  # len(inputs) of each token's example
+  read, predicted, prefix = _streams(inputs, targets, bos_id)
+  tokens, segments, positions = packing.scatter_rows(predicted, rows, length)
+  fed, _, _ = packing.scatter_rows(read, rows, length)
+  prefix, _, _ = packing.scatter_rows(prefix, rows, length)
   real = segments > 0
-  shifted = np.zeros_like(tokens)
-  shifted[:, 1:] = tokens[:, :-1]
-  shifted[real & (positions == 0)] = bos_id
-  shifted[~real] = 0
   features = {
       "decoder_target_tokens": tokens,
-      "decoder_input_tokens": shifted,
+      "decoder_input_tokens": fed,
       "decoder_loss_weights": (real & (positions >= prefix)).astype(np.int32),
       "decoder_segment_ids": segments,
       "decoder_positions": positions,
@@ -111,13 +133,13 @@ def rows_to_decoder_features(inputs: Sequence[np.ndarray], targets: Sequence[np.
 
 
 def pack_decoder_examples(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], length: int, *,
-                          converter: str = "decoder", bos_id: int = 0,
+                          converter: str = "decoder", bos_id: Optional[int] = 0,
                           seed: Optional[Any] = 0) -> Dict[str, np.ndarray]:
   """Packs one chunk of examples into rows of `length` (best-fit decreasing over the stream lengths);
   `seed` (anything np.random.default_rng takes) shuffles the row order, None keeps it."""
   if len(inputs) != len(targets):
     raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
-  rows = packing.assign_single_rows([len(x) + len(y) for x, y in zip(inputs, targets)], length)
+  rows = packing.assign_single_rows(stream_lengths(inputs, targets, bos_id), length)
   if seed is not None:
     permutation = np.random.default_rng(seed).permutation(len(rows))
     rows = [rows[j] for j in permutation]
@@ -125,17 +147,18 @@ def pack_decoder_examples(inputs: Sequence[np.ndarray], targets: Sequence[np.nda
 
 
 def pad_decoder_examples(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], length: int, *,
-                         converter: str = "decoder", bos_id: int = 0) -> Dict[str, np.ndarray]:
-  """One example per row, zero-padded: seqio's unpacked DecoderFeatureConverter features."""
-  lengths = [len(x) + len(y) for x, y in zip(inputs, targets)]
-  packing.assign_single_rows(lengths, length)  # only checks that every example fits
+                         converter: str = "decoder", bos_id: Optional[int] = 0) -> Dict[str, np.ndarray]:
+  """One example per row, zero-padded: seqio's unpacked DecoderFeatureConverter features (bos_id=None,
+  which seqio lacks: the packed features of one example per row, without segment ids and positions)."""
+  packing.assign_single_rows(stream_lengths(inputs, targets, bos_id), length)  # checks that each fits
   features = rows_to_decoder_features(inputs, targets, [[i] for i in range(len(inputs))], length,
                                       converter=converter, bos_id=bos_id)
-  tokens = features["decoder_target_tokens"]
-  shifted = np.zeros_like(tokens)  # seqio shifts the whole unpacked row
-  shifted[:, 0] = bos_id
-  shifted[:, 1:] = tokens[:, :-1]
-  features["decoder_input_tokens"] = shifted
+  if bos_id is not None:
+    tokens = features["decoder_target_tokens"]
+    shifted = np.zeros_like(tokens)  # seqio shifts the whole unpacked row
+    shifted[:, 0] = bos_id
+    shifted[:, 1:] = tokens[:, :-1]
+    features["decoder_input_tokens"] = shifted
   return {k: features[k] for k in feature_names(converter, pack=False)}
 
 
@@ -171,7 +194,7 @@ def synthetic_examples(rng: np.random.Generator, length: int, vocab_size: int, *
 
 def synthetic_decoder_batch(*, seed: int, batch_index: int, first_row: int, rows: int, length: int,
                             vocab_size: int, converter: str = "decoder", pack: bool = True,
-                            bos_id: int = 0, max_examples_per_row: int = 3,
+                            bos_id: Optional[int] = 0, max_examples_per_row: int = 3,
                             fill_fraction: float = 0.9, eos_id: int = 1) -> Dict[str, np.ndarray]:
   """`rows` rows of synthetic decoder-only features (numpy, no TensorFlow).
 
