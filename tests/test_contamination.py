@@ -126,15 +126,32 @@ def test_normalization_ignores_case_punctuation_and_spacing():
   assert ngrams.tokens("ＡＢＣ") == ["abc"]  # NFKC folds full-width letters
 
 
-def test_gram_hashes_match_python_integer_reference():
-  hasher = ngrams.Hasher()
-  words = ngrams.tokens("one two three four five six seven eight nine ten eleven twelve thirteen fourteen")
+def _reference_token_hash(word):
+  """The token hash in Python integers: byte polynomial + length salt, splitmix64 finalizer."""
   modulus, base = 1 << 64, int(ngrams._P)  # pylint: disable=protected-access
-  token_hashes = hasher.token_hashes(words)
+  data = word.encode("utf-8")
+  value = (sum(b * pow(base, k, modulus) for k, b in enumerate(data))
+           + len(data) * int(ngrams._LENGTH_SALT)) % modulus  # pylint: disable=protected-access
+  for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
+    value ^= value >> shift
+    if factor:
+      value = value * factor % modulus
+  return value
+
+
+def test_token_and_gram_hashes_match_python_integer_reference():
+  hasher = ngrams.Hasher()
+  words = ngrams.tokens("one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+                        "naïve 苹果 ok")
+  token_hashes = [_reference_token_hash(w) for w in words]
+  assert [int(h) for h in hasher.token_hashes(words)] == token_hashes
+  modulus, base = 1 << 64, int(ngrams._P)  # pylint: disable=protected-access
   for length in (1, 5, 13):
     expected = [sum(h * pow(base, j, modulus) for j, h in enumerate(token_hashes[s:s + length])) % modulus
                 for s in range(len(words) - length + 1)]
     assert [int(x) for x in hasher.gram_hashes(words, length)] == expected
+  hashes, text_of = hasher.joined_token_hashes("a b\x00\x00c")  # an empty text in the middle
+  assert [int(h) for h in hashes] == [_reference_token_hash(w) for w in "abc"] and text_of.tolist() == [0, 0, 2]
 
 
 def test_batched_matching_equals_a_naive_set_of_tuples_matcher():
