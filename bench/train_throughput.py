@@ -58,39 +58,34 @@ def make_batches(config, args, count, seed=0):
 
 
 def time_flan(config, batches, args):
-  """(seconds per step, compile seconds) of flan's train step on one device."""
-  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  """(seconds per step, compile seconds, last loss) of flan's train step on one device: the step flan-train
+  runs, built by flan.trainer.program from a run configuration (dropout off, unpacked rows)."""
   import jax  # pylint: disable=import-outside-toplevel
   from flan import partitioning  # pylint: disable=import-outside-toplevel
-  from flan.models import t5  # pylint: disable=import-outside-toplevel
-  from flan.trainer import optimizer, schedules  # pylint: disable=import-outside-toplevel
+  from flan.trainer import program as program_lib  # pylint: disable=import-outside-toplevel
   from flan.trainer import state as state_lib  # pylint: disable=import-outside-toplevel
-  from flan.trainer import step as step_lib  # pylint: disable=import-outside-toplevel
+  from flan.trainer.run_config import RunConfig  # pylint: disable=import-outside-toplevel
 
-  mesh = partitioning.make_mesh(data=1, model=1)
-  rules = partitioning.logical_rules()
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    model = t5.Transformer(config)
-    schedule = schedules.make_schedule("constant", base_learning_rate=5e-4)
-    tx = optimizer.make_optimizer(schedule)
-    _, shardings = state_lib.state_shardings(model, tx, mesh, rules)
-    state = state_lib.create_train_state(model, tx, shardings)
-    batch_sharding = partitioning.batch_sharding(mesh)
-    step = jax.jit(step_lib.make_train_step(model, tx, schedule, enable_dropout=False),
-                   in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None), donate_argnums=(0,))
-    device_batches = [{k: jax.device_put(v, batch_sharding) for k, v in b.items()} for b in batches]
-    started = time.perf_counter()
-    compiled = step.lower(state, device_batches[0]).compile()
-    compile_s = time.perf_counter() - started
-    for batch in device_batches[:2]:
-      state, metrics = compiled(state, batch)
-    jax.block_until_ready(metrics)
-    started = time.perf_counter()
-    for batch in device_batches[2:]:
-      state, metrics = compiled(state, batch)
-    jax.block_until_ready((state, metrics))
-    seconds = (time.perf_counter() - started) / (len(device_batches) - 2)
-    return seconds, compile_s, float(metrics["loss"])
+  run = RunConfig(model_config=config, num_steps=len(batches), batch_size=args.batch, pack=False,
+                  feature_lengths={"inputs": args.input_length, "targets": args.target_length},
+                  mesh_data=1, mesh_fsdp=1, mesh_model=1, num_devices=1, process_count=1)
+  mesh = partitioning.make_mesh(**run.mesh_shape, devices=jax.devices()[:1])
+  program = program_lib.build_train_program(run, mesh)
+  with partitioning.mesh_context(mesh, program.rules):
+    state = state_lib.create_train_state(program.model, program.tx, program.state_shardings)
+  device_batches = [{k: jax.device_put(v, program.batch_sharding) for k, v in b.items()} for b in batches]
+  started = time.perf_counter()
+  compiled = program.lower(state, device_batches[0]).compile()
+  compile_s = time.perf_counter() - started
+  for batch in device_batches[:2]:
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  started = time.perf_counter()
+  for batch in device_batches[2:]:
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready((state, metrics))
+  seconds = (time.perf_counter() - started) / (len(device_batches) - 2)
+  return seconds, compile_s, float(metrics["loss"])
 
 
 def hf_model(config, device):
