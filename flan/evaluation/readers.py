@@ -42,7 +42,7 @@ def _mmlu_split_dir(mmlu_dir, split):
       return candidate
   raise EvalDataError(
       f"MMLU directory {mmlu_dir} has neither data/{split}/ nor {split}/ (expected the original release "
-      f"layout data/{{dev,val,test}}/<subject>_{{dev,val,test}}.csv)")
+      f"layout data/{{dev,val,test}}/<subject>_{{dev,val,test}}.csv; --mmlu_split=validation reads val/)")
 
 
 def read_mmlu_csv(path):
