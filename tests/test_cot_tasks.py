@@ -37,8 +37,7 @@ def test_every_present_dataset_in_every_variant(cot):
     assert cot_ex["targets"][-1] == 1
   for name in ("gsm8k", "creak"):
     row = cot.read_cot_rows(name)[0]
-    zs_ex, = _first(f"cot_{name}:zs")
-    assert zs_ex["targets_pretokenized"] == row["answer"]  # the no-rationale twin
+    assert f"cot_{name}:zs" not in seqio.TaskRegistry.names()  # no answer-only twin: CoT always has its rationale
     inverted, = _first(f"cot_{name}:inverted")
     assert inverted["targets_pretokenized"] == row["question"]
     fs_ex, = _first(f"cot_{name}:cot_fs")
@@ -50,7 +49,7 @@ def test_every_present_dataset_in_every_variant(cot):
 def test_missing_files_fail_only_when_used(cot, tmp_path, monkeypatch):
   assert "cot_esnli:cot" in seqio.TaskRegistry.names()  # registered without its file
   with pytest.raises(FileNotFoundError, match="CoT dataset 'esnli': file .*esnli_train.tsv does not exist"):
-    _first("cot_qed:zs".replace("qed", "esnli"))
+    _first("cot_esnli:cot")
   monkeypatch.delenv("FLAN_COT_DIR")
   with pytest.raises(ValueError, match="FLAN_COT_DIR"):
     cot.tsv_path("gsm8k")
@@ -58,9 +57,9 @@ def test_missing_files_fail_only_when_used(cot, tmp_path, monkeypatch):
 
 def test_cot_mixture_packs(cot):
   mixture = seqio.get_mixture_or_task("flan2022_cot_7")
-  assert len(mixture.tasks) == 35
+  assert len(mixture.tasks) == 21  # cot, cot_fs and inverted of 7 datasets
   rates = {t.name: mixture.get_rate(t) for t in mixture.tasks}
-  assert rates["cot_gsm8k:cot"] == pytest.approx(7473 / 4) and rates["cot_gsm8k:inverted"] == pytest.approx(747.3)
+  assert rates["cot_gsm8k:cot"] == pytest.approx(7473 / 2) and rates["cot_gsm8k:inverted"] == pytest.approx(7473 * 0.3)
   from flan.data import rates as rates_lib  # pylint: disable=import-outside-toplevel
   rates_lib.register_mixture("test_cot_small", [(t, r) for t, r in mixture.rate_per_task_name.items()
                                                 if t.startswith(("cot_gsm8k", "cot_creak")) and "fs" not in t])

@@ -43,10 +43,10 @@ def test_capped_examples_proportional_rates_and_observed_proportions():
 
 def test_variant_shares_and_inverted_twins():
   shares = rates.variant_shares(["d:zs_opt", "d:zs_noopt", "d:fs_opt", "d:fs_noopt", "d:inverted"])
-  assert shares == {"d:zs_opt": 0.25, "d:zs_noopt": 0.25, "d:fs_opt": 0.25, "d:fs_noopt": 0.25, "d:inverted": 0.1}
+  assert shares == {"d:zs_opt": 0.25, "d:zs_noopt": 0.25, "d:fs_opt": 0.25, "d:fs_noopt": 0.25, "d:inverted": 0.3}
   entries = dict(rates.dataset_rates(["mix_big", "mix_mid:inverted"], cap=40))
   assert entries["mix_big"](seqio.get_mixture_or_task("mix_big")) == 40
-  assert entries["mix_mid:inverted"].share == pytest.approx(0.1) and entries["mix_mid:inverted"].cap == 40
+  assert entries["mix_mid:inverted"].share == pytest.approx(0.3) and entries["mix_mid:inverted"].cap == 40
 
 
 def test_nested_mixture_weights():

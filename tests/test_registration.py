@@ -37,7 +37,7 @@ MOCK_TASKS = {
     "super_glue_wic": ("zs_opt",),
     "trec": ("zs_opt",),
     "winogrande": ("zs_opt",),
-    "niv2": ("zs", "fs"),
+    "niv2": ("zs",),  # niv2:fs needs exemplars of the same task: tests/test_niv2_heldout.py
 }
 
 
@@ -68,7 +68,7 @@ def test_tfds_tasks_in_many_variants_under_mock_data(t5_vocab, mock_tfds):
         assert ex["inputs"][-1] == 1 and ex["targets"][-1] == 1  # EOS appended
         assert len(ex["inputs"]) > 1 and ex["inputs_pretokenized"] and ex["targets_pretokenized"]
         drawn += 1
-  assert len(MOCK_TASKS) >= 15 and drawn == sum(len(v) for v in MOCK_TASKS.values()) >= 24
+  assert len(MOCK_TASKS) >= 15 and drawn == sum(len(v) for v in MOCK_TASKS.values()) >= 23
 
 
 def test_packed_batches_from_tfds_mixture(t5_vocab, mock_tfds):
@@ -91,7 +91,7 @@ def test_mixture_rates_cap_by_real_example_counts(t5_vocab, mock_tfds):
   mnli_inverted = seqio.get_mixture_or_task("glue_mnli:inverted")
   assert mixture.get_rate(mnli) == pytest.approx(30_000 / 4)
   assert mixture.get_rate(cola) == pytest.approx(8_551 / 4)
-  assert mixture.get_rate(mnli_inverted) == pytest.approx(30_000 * 0.1)
+  assert mixture.get_rate(mnli_inverted) == pytest.approx(30_000 * 0.3)
 
 
 def _split_source():
@@ -177,13 +177,18 @@ def test_grouped_exemplar_pool_keeps_the_first_of_each_group_within_the_scan():
   assert questions(registration.load_exemplar_pool(spec, per_group=3, scan_limit=14)) == [
       "alpha00", "alpha01", "alpha02", "beta00", "beta01"]
   ungrouped = DatasetSpec(name="test_ungrouped_pool", source=_grouped_source(), family="closed_qa")
-  assert questions(registration.load_exemplar_pool(ungrouped, size=4)) == ["alpha00", "alpha01", "alpha02", "alpha03"]
+  sample = questions(registration.load_exemplar_pool(ungrouped, size=4))
+  assert len(set(sample)) == 4 and sample != ["alpha00", "alpha01", "alpha02", "alpha03"]  # a sample, not the head
+  assert sample == questions(registration.load_exemplar_pool(ungrouped, size=4))  # seeded
+  assert sample != questions(registration.load_exemplar_pool(ungrouped, size=4, seed=1))
 
 
 def test_grouped_few_shot_exemplars_come_from_the_query_group_and_never_the_query(t5_vocab):
   registration.register_dataset(_grouped_spec("test_grouped_fewshot"))
   task = seqio.get_mixture_or_task("test_grouped_fewshot:fs")
-  for split, count in (("train", 21), ("validation", 5)):
+  # Few-shot prompts without an exemplar are dropped: gamma's only train example, and delta (no train
+  # examples) in validation.
+  for split, count in (("train", 20), ("validation", 3)):
     examples = list(task.get_dataset(LENGTHS, split=split, shuffle=False).as_numpy_iterator())
     assert len(examples) == count
     for ex in examples:
@@ -192,7 +197,7 @@ def test_grouped_few_shot_exemplars_come_from_the_query_group_and_never_the_quer
       shown = re.findall(r"(\w+) (\w+) answer \d\d", inputs)  # exemplars: the query's answer is not shown
       assert all(exemplar == (group, "train") for exemplar in shown), inputs
       assert target not in inputs and inputs.count(target.replace("answer", "question")) == 1
-      assert bool(shown) == (group in ("alpha", "beta")), inputs  # gamma's only example is the query
+      assert shown and group in ("alpha", "beta"), inputs
 
 
 def test_missing_exemplar_group_field_names_it(t5_vocab):

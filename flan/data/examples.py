@@ -126,9 +126,21 @@ class ExampleReader:
     return out
 
 
+def _truncate(tokens: np.ndarray, length: int, eos_id: Optional[int]) -> np.ndarray:
+  """The first `length` tokens; an example that ended with EOS still ends with it (as seqio's
+  append_eos_after_trim does)."""
+  if eos_id is not None and length > 0 and tokens[-1] == eos_id:
+    return np.concatenate([tokens[:length - 1], tokens[-1:]])
+  return tokens[:length]
+
+
 def fit_to_lengths(examples: List[Tuple[np.ndarray, np.ndarray]], lengths: Mapping[str, int],
-                   overlength: str, counts: Optional[dict] = None):
-  """Truncates (or drops) over-length examples and counts what it did; returns kept examples."""
+                   overlength: str, counts: Optional[dict] = None, eos_id: Optional[int] = 1):
+  """Truncates (or drops) over-length examples and counts what it did; returns kept examples.
+
+  eos_id: the vocabulary's end-of-sequence id (1 for the T5 SentencePiece vocabularies); a truncated
+  feature that ended with it keeps it as its last token. None truncates plainly.
+  """
   if overlength not in ("truncate", "drop"):
     raise ValueError(f"overlength must be 'truncate' or 'drop', got {overlength!r}")
   counts = {} if counts is None else counts
@@ -144,10 +156,10 @@ def fit_to_lengths(examples: List[Tuple[np.ndarray, np.ndarray]], lengths: Mappi
       if long_in:
         counts["inputs_truncated"] = counts.get("inputs_truncated", 0) + 1
         counts["inputs_tokens_cut"] = counts.get("inputs_tokens_cut", 0) + len(inputs) - max_in
-        inputs = inputs[:max_in]
+        inputs = _truncate(inputs, max_in, eos_id)
       if long_tg:
         counts["targets_truncated"] = counts.get("targets_truncated", 0) + 1
         counts["targets_tokens_cut"] = counts.get("targets_tokens_cut", 0) + len(targets) - max_tg
-        targets = targets[:max_tg]
+        targets = _truncate(targets, max_tg, eos_id)
     kept.append((inputs, targets))
   return kept, counts

@@ -1,10 +1,46 @@
-"""Exemplar pools grouped by a field: a bounded number of train examples of every group.
+"""Which train examples serve as few-shot exemplars.
 
-Datasets whose few-shot exemplars must share a field with the query (e.g. the NIv2 task name, since
-the instruction defines the task) cannot take the first examples of the split as their pool: most
-groups would have none there. They keep the first examples of every group within a bounded scan.
+Exemplars are a seeded uniform sample of the whole train split (up to a scan limit), not its head:
+a sorted split (by label, topic or source) would otherwise give every prompt exemplars of one kind.
+Datasets whose exemplars must share a field with the query (e.g. the NIv2 task name, since the
+instruction defines the task) keep a bounded number of examples of every group instead.
 """
+import random
+from typing import Iterable
+
+import numpy as np
 import tensorflow as tf
+
+
+def sample_positions(population: int, size: int, seed: int) -> np.ndarray:
+  """`size` distinct positions in [0, population), uniformly chosen and sorted (all when fewer)."""
+  if population < 1 or size < 1:
+    raise ValueError(f"cannot sample {size} exemplar positions from a split of {population} examples")
+  if size >= population:
+    return np.arange(population, dtype=np.int64)
+  return np.array(sorted(random.Random(seed).sample(range(population), size)), dtype=np.int64)
+
+
+def take_positions(dataset: tf.data.Dataset, positions: np.ndarray) -> tf.data.Dataset:
+  """The examples of `dataset` at the given sorted positions (the stream stops after the last one)."""
+  wanted = tf.constant(positions, tf.int64)
+  selected = dataset.take(int(positions[-1]) + 1).enumerate().filter(
+      lambda position, example: tf.reduce_any(tf.equal(wanted, position)))
+  return selected.map(lambda position, example: example)
+
+
+def reservoir(examples: Iterable, size: int, seed: int) -> list:
+  """A uniform sample of `size` items of a stream of unknown length, in stream order (Algorithm R)."""
+  rng = random.Random(seed)
+  kept: list[tuple[int, object]] = []
+  for position, example in enumerate(examples):
+    if position < size:
+      kept.append((position, example))
+    else:
+      slot = rng.randrange(position + 1)
+      if slot < size:
+        kept[slot] = (position, example)
+  return [example for _, example in sorted(kept, key=lambda pair: pair[0])]
 
 
 def first_per_group(dataset: tf.data.Dataset, field: str, per_group: int, scan_limit: int) -> tf.data.Dataset:
@@ -23,3 +59,4 @@ def first_per_group(dataset: tf.data.Dataset, field: str, per_group: int, scan_l
       return seen < per_group
 
   return dataset.take(scan_limit).filter(keep)
+

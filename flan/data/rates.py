@@ -2,7 +2,8 @@
 
 A dataset's rate is min(cap, number of train examples) (Flan Collection, Longpre et al. 2023); the
 dataset's prompt variants share it equally, and input-inverted variants get an extra, lower share
-(INVERTED_SHARE of the dataset's rate). Rates are callables evaluated when a mixture is used, so
+(INVERTED_SHARE of the dataset's rate: 0.3 against 1, the weight google-research/FLAN flan/v2
+mixtures.py gives its input-inversion submixtures CoT-II and Dialog-II). Rates are callables evaluated when a mixture is used, so
 registering mixtures reads no data; they use the real number of examples of the downloaded data.
 """
 import threading
@@ -20,7 +21,7 @@ PROPORTIONS = {
     "A": {"muffin": 52.0, "t0sf": 15.0, "niv2": 30.0, "cot": 3.0},
     "B": {"muffin": 46.0, "t0sf": 27.9, "niv2": 24.2, "cot": 1.8},
 }
-INVERTED_SHARE = 0.1
+INVERTED_SHARE = 0.3
 
 Rate = Callable[[seqio.Task], float]
 

@@ -119,21 +119,40 @@ def _example_from_strings(keys: Sequence[str], values: Sequence[bytes]) -> rende
   return rendering.Example(fields, options)
 
 
+def _split_size(spec: DatasetSpec) -> int | None:
+  """Examples in the train split from the source's metadata, or None when it does not know."""
+  try:
+    count = spec.source.num_input_examples(spec.train_split)
+  except Exception:  # pylint: disable=broad-except  (sources without metadata raise many kinds)
+    return None
+  return None if count is None else int(count)
+
+
 def load_exemplar_pool(spec: DatasetSpec, size: int = EXEMPLAR_POOL_SIZE, *,
                        per_group: int = EXEMPLARS_PER_GROUP,
-                       scan_limit: int = EXEMPLAR_SCAN_LIMIT) -> list[rendering.Example]:
-  """Train examples for few-shot prompts, in stream order of the unshuffled train split.
+                       scan_limit: int = EXEMPLAR_SCAN_LIMIT, seed: int = 0) -> list[rendering.Example]:
+  """Train examples for few-shot prompts, in the stream order of the unshuffled train split.
 
-  Without an exemplar group field: the first `size` examples. With one: the first `per_group`
-  examples of every group among the first `scan_limit` examples.
+  Without an exemplar group field: a seeded uniform sample of `size` examples of the first
+  `scan_limit` examples of the split (positions drawn from the split size when the source knows it,
+  else a reservoir over the stream). With one: the first `per_group` examples of every group among
+  the first `scan_limit` examples.
   """
-  dataset = canonical_dataset(spec, spec.source.get_dataset(spec.train_split, shuffle=False))
+  raw = spec.source.get_dataset(spec.train_split, shuffle=False)
   if spec.exemplar_group_field is None:
-    dataset = dataset.take(size)
+    population = _split_size(spec)
+    examples = []
+    if population:
+      positions = exemplars.sample_positions(min(population, scan_limit), size, seed)
+      examples = list(canonical_dataset(spec, exemplars.take_positions(raw, positions)).as_numpy_iterator())
+    if not examples:  # no split size, or a stream shorter than its metadata says
+      examples = exemplars.reservoir(canonical_dataset(spec, raw.take(scan_limit)).as_numpy_iterator(), size, seed)
   else:
-    dataset = exemplars.first_per_group(dataset, spec.exemplar_group_field, per_group, scan_limit)
+    dataset = exemplars.first_per_group(canonical_dataset(spec, raw), spec.exemplar_group_field, per_group,
+                                        scan_limit)
+    examples = list(dataset.as_numpy_iterator())
   pool = []
-  for example in dataset.as_numpy_iterator():
+  for example in examples:
     keys = sorted(example)
     pool.append(_example_from_strings(keys, [example[k] for k in keys]))
   if not pool:
@@ -150,27 +169,42 @@ def render_dataset(dataset: tf.data.Dataset, renderer: rendering.Renderer) -> tf
   Examples go to Python in small batches (one call per RENDER_BATCH examples) to keep the per-call
   overhead of tf.numpy_function low; order and results are the same as one by one. Maps run
   sequentially: a mixture runs many task pipelines side by side, and parallel maps in each of them
-  only fight over the GIL and the cores.
+  only fight over the GIL and the cores. Examples the renderer declines (few-shot prompts without
+  an exemplar) are dropped.
   """
   keys = sorted(dataset.element_spec)
 
   def render_numpy(indices, *columns):
-    inputs, targets = [], []
+    inputs, targets, made = [], [], []
     for row, index in enumerate(indices):
       rendered = renderer.render(int(index), _example_from_strings(keys, [c[row] for c in columns]))
+      made.append(rendered is not None)
+      rendered = rendered or ("", "")
       inputs.append(rendered[0].encode("utf-8"))
       targets.append(rendered[1].encode("utf-8"))
-    return np.array(inputs, dtype=object), np.array(targets, dtype=object)
+    return np.array(inputs, dtype=object), np.array(targets, dtype=object), np.array(made, dtype=bool)
 
   def render(indices, examples):
-    inputs, targets = tf.numpy_function(render_numpy, [indices] + [examples[k] for k in keys],
-                                        [tf.string, tf.string], stateful=False)
+    inputs, targets, made = tf.numpy_function(render_numpy, [indices] + [examples[k] for k in keys],
+                                              [tf.string, tf.string, tf.bool], stateful=False)
     inputs.set_shape([None])
     targets.set_shape([None])
-    return {"inputs": inputs, "targets": targets}
+    made.set_shape([None])
+    return {"inputs": inputs, "targets": targets, "made": made}
 
   dataset = dataset.enumerate().batch(RENDER_BATCH)
-  return dataset.map(render).unbatch()
+  dataset = dataset.map(render).unbatch()
+  return dataset.filter(_was_made).map(_text_features)
+
+
+@tf.autograph.experimental.do_not_convert
+def _was_made(example):
+  return example["made"]
+
+
+@tf.autograph.experimental.do_not_convert
+def _text_features(example):
+  return {"inputs": example["inputs"], "targets": example["targets"]}
 
 
 def _shuffle_buffer_size(source: seqio.DataSource) -> int | None:
@@ -200,7 +234,7 @@ def register_dataset(spec: DatasetSpec, *, vocabulary: seqio.Vocabulary | None =
   family = template_families.get_family(spec.family)
   supported = variants_lib.variants_for(family)
   if spec.variants is None:
-    chosen = supported
+    chosen = variants_lib.default_variants(family)
   else:
     by_suffix = {v.suffix: v for v in supported}
     unknown = [s for s in spec.variants if s not in by_suffix]
@@ -210,7 +244,7 @@ def register_dataset(spec: DatasetSpec, *, vocabulary: seqio.Vocabulary | None =
     chosen = tuple(by_suffix[s] for s in spec.variants)
   vocabulary = vocabulary or vocab.get_vocabulary()
   unregister_dataset(spec.name)
-  pool = functools.lru_cache(maxsize=1)(lambda: load_exemplar_pool(spec))
+  pool = functools.lru_cache(maxsize=1)(lambda: load_exemplar_pool(spec, seed=seed))
   names = []
   for variant in chosen:
     renderer = rendering.Renderer(

@@ -33,8 +33,9 @@ class Renderer:
   exemplar_group_field: if set, exemplars must share this field's value with the query (e.g. an NIv2
     task name), and every example must have the field.
 
-  A few-shot prompt with no exemplar (its group has no other pool example, or none fits the budget)
-  is the query alone in the few-shot layout: input prefix, inputs, delimiter, target prefix.
+  A few-shot prompt that gets no exemplar (its group has no other pool example, or none fits the
+  budget) is not made: render() returns None and the example is dropped from the few-shot task, as
+  the Flan Collection drops few-shot prompts without exemplars.
   """
 
   def __init__(self, family: templates.TemplateFamily, variant: variants.Variant, *, seed: int = 0,
@@ -100,7 +101,7 @@ class Renderer:
       target = templates.render(template.targets, values)
     return inputs.strip(), target.strip()
 
-  def render(self, index: int, example: Example) -> tuple[str, str]:
+  def render(self, index: int, example: Example) -> tuple[str, str] | None:
     rng = random.Random(self.seed * 1_000_003 + index)
     template_index = (index + self.seed) % len(self.templates)
     template = self.templates[template_index]
@@ -115,6 +116,8 @@ class Renderer:
     query = pattern.input_prefix + inputs + pattern.delimiter + pattern.target_prefix.rstrip()
     query += pattern.final_suffix
     blocks = self._exemplar_blocks(rng, example, template, style, cot_index, pattern, template_index, query)
+    if not blocks:
+      return None
     return pattern.example_separator.join(blocks + [query]).strip(), target
 
   def _exemplar_blocks(self, rng, query_example, template, style, cot_index, pattern, template_index, query):

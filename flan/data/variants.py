@@ -6,6 +6,10 @@ A registered dataset NAME becomes seqio tasks `NAME:<suffix>`:
   zs / fs             zero-shot / few-shot (families without options; for CoT families: no rationale)
   cot / cot_fs        chain of thought (rationale then answer), zero-shot / few-shot
   inverted            input inversion (answer -> question), families that define inverted templates
+
+A dataset registers its family's default variants unless it names others: for chain-of-thought
+families that excludes the answer-only zs / fs (the Flan Collection's CoT templates always carry the
+rationale); they stay available when asked for by name.
 """
 import dataclasses
 
@@ -36,7 +40,7 @@ BY_SUFFIX = {variant.suffix: variant for variant in ALL}
 
 
 def variants_for(family: templates.TemplateFamily) -> tuple[Variant, ...]:
-  """All variants that a template family supports."""
+  """All variants that a template family supports (see default_variants for what is registered)."""
   out = [ZS_OPT, ZS_NOOPT, FS_OPT, FS_NOOPT] if family.has_options else [ZS, FS]
   if family.cot_targets:
     out += [COT, COT_FS]
@@ -47,3 +51,11 @@ def variants_for(family: templates.TemplateFamily) -> tuple[Variant, ...]:
 
 def task_name(dataset_name: str, variant: Variant) -> str:
   return f"{dataset_name}:{variant.suffix}"
+
+
+def default_variants(family: templates.TemplateFamily) -> tuple[Variant, ...]:
+  """The variants registered when a dataset does not name its own: CoT families only with rationale."""
+  supported = variants_for(family)
+  if family.cot_targets:
+    return tuple(v for v in supported if v.cot or v.inverted)
+  return supported
