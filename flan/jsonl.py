@@ -57,6 +57,9 @@ def check_writable(path: str | os.PathLike) -> None:
   path = pathlib.Path(path)
   if path.is_dir():
     raise InputError(f"{path}: is a directory; give the path of the file to write")
+  existing = next(p for p in path.absolute().parents if p.exists())
+  if not existing.is_dir():
+    raise InputError(f"{path}: {existing} is a file, not a directory (Not a directory)")
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):

@@ -294,3 +294,40 @@ def test_export_of_scanned_params_unscans_them(tmp_path):
   hf.export_hf(scanned_config, layout.scan_params(params, scanned_config), tmp_path)
   _, again = hf.import_hf(tmp_path)
   jax.tree.map(np.testing.assert_array_equal, again, params)
+
+
+def test_convert_into_an_older_sharded_export_leaves_one_consistent_set(tmp_path):
+  out = tmp_path / "out"
+  # an older export, sharded (tiny shards), in the target directory
+  assert convert.main(["--from", str(V11), "--to_hf", str(out), "--max_shard_gb", "0.00001"]) == 0
+  assert (out / "model.safetensors.index.json").exists()
+  source = copy_fixture(V11, tmp_path / "changed")
+  rewrite_tensors(source, lambda tensors: tensors.update({k: v * 2 for k, v in tensors.items()}))
+  assert convert.main(["--from", str(source), "--to_hf", str(out)]) == 2  # non-empty: refused, untouched
+  assert (out / "model.safetensors.index.json").exists()
+  assert convert.main(["--from", str(source), "--to_hf", str(out), "--overwrite"]) == 0
+  assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+  assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging directory left behind
+  _, params = hf.import_hf(out)
+  _, expected = hf.import_hf(source)
+  jax.tree.map(np.testing.assert_array_equal, params, expected)
+  config, params = hf.import_hf(V11)
+  with pytest.raises(ValueError, match="already holds weight files"):  # the library refuses too
+    hf.export_hf(config, params, out)
+
+
+@pytest.mark.parametrize("target", ["same", "parent"])
+def test_convert_refuses_to_write_over_its_source(tmp_path, capsys, target):
+  source = copy_fixture(V11, tmp_path / "model")
+  before = {p.name: p.read_bytes() for p in source.iterdir()}
+  out = source if target == "same" else tmp_path
+  assert convert.main(["--from", str(source), "--to_hf", str(out), "--dtype", "bfloat16", "--overwrite"]) == 2
+  assert "holds the source checkpoint" in capsys.readouterr().err
+  assert {p.name: p.read_bytes() for p in source.iterdir()} == before
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "x"])
+def test_convert_refuses_a_shard_size_that_is_not_positive(tmp_path, capsys, value):
+  with pytest.raises(SystemExit) as raised:
+    convert.main(["--from", str(V11), "--to_hf", str(tmp_path / "out"), "--max_shard_gb", value])
+  assert raised.value.code == 2 and "--max_shard_gb" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 
 from flan import convert, infer
 from flan.models import hf, t5x
-from flan.models.scoring import score
+from flan.models.scoring import score, score_tokens
 from flan.models.tokenizer import Tokenizer
 
 ROWS = [{"id": "a", "inputs": "Is the sky blue?", "targets": "yes", "extra": [1, 2]},
@@ -121,3 +121,96 @@ def test_predict_mode_without_decoding_says_so(hf_dir, tmp_path, monkeypatch, ca
   assert infer.main(["--mode", "predict", "--checkpoint", str(hf_dir), "--input", str(source),
                      "--output", str(tmp_path / "p.jsonl")]) == 2
   assert "predict_texts" in capsys.readouterr().err
+
+
+def test_a_tokenizer_larger_than_the_checkpoint_vocabulary_is_refused(paths, tmp_path, capsys):
+  from tests.test_hf_interop import V11  # 256 embeddings; the T5 tokenizer has 32,100 ids
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  out = tmp_path / "out.jsonl"
+  assert infer.main(["--mode", "score", "--checkpoint", str(V11), "--vocab", str(paths["vocab"]),
+                     "--input", str(source), "--output", str(out)]) == 2
+  err = capsys.readouterr().err
+  assert "32100 ids" in err and "vocab_size 256" in err and "Traceback" not in err
+  assert not out.exists()
+
+
+@pytest.mark.parametrize("line,message", [
+    ('{"inputs": null, "targets": "x"}', r"in.jsonl:2: 'inputs' must be a string, found null"),
+    ('{"inputs": ["a", "b"], "targets": "x"}', r"in.jsonl:2: 'inputs' must be a string, found list"),
+])
+def test_non_string_text_fields_are_located(hf_dir, tmp_path, capsys, line, message):
+  source = tmp_path / "in.jsonl"
+  source.write_text(json.dumps(ROWS[0]) + "\n" + line + "\n")
+  assert infer.main(["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source),
+                     "--output", str(tmp_path / "out.jsonl")]) == 2
+  assert message in capsys.readouterr().err
+
+
+def test_non_utf8_input_names_file_and_line(hf_dir, tmp_path, capsys):
+  source = tmp_path / "in.jsonl"
+  source.write_bytes(json.dumps(ROWS[0]).encode() + b'\n{"inputs": "caf\xe9", "targets": "x"}\n')
+  assert infer.main(["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source),
+                     "--output", str(tmp_path / "out.jsonl")]) == 2
+  assert f"{source}:2: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_refused_before_the_model_is_loaded(hf_dir, tmp_path, capsys, monkeypatch):
+  monkeypatch.setattr(infer, "load_model", lambda *a: pytest.fail("the model was loaded"))
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  (tmp_path / "a_file").write_text("")
+  for output, message in [(tmp_path, "is a directory"), (tmp_path / "a_file" / "out.jsonl", "Not a directory"),
+                          (source, "is the input file")]:
+    assert infer.main(["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source),
+                       "--output", str(output)]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,value", [("--batch_size", "0"), ("--max_input_length", "-1"),
+                                        ("--max_decode_length", "0"), ("--model_parallel", "-2")])
+def test_counts_below_their_minimum_are_refused(tmp_path, capsys, flag, value):
+  with pytest.raises(SystemExit) as raised:
+    infer.main(["--mode", "score", "--checkpoint", str(tmp_path), "--input", "x", "--output", "y", flag, value])
+  assert raised.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_long_inputs_keep_their_last_tokens_and_are_counted(hf_dir, paths, tmp_path, caplog):
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  out = tmp_path / "out.jsonl"
+  with caplog.at_level("WARNING", logger="flan.infer"):
+    assert infer.main(["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source),
+                       "--output", str(out), "--max_input_length", "5"]) == 0
+  tokenizer = Tokenizer(paths["vocab"])
+  encoded = [tokenizer.encode(r["inputs"]) + [1] for r in ROWS]
+  cut = sum(len(ids) > 5 for ids in encoded)
+  assert cut >= 2 and f"{cut} of 3 inputs were longer than --max_input_length=5" in caplog.text
+  config, params = t5x.import_t5x(paths["tiny"])
+  expected = score_tokens(config.replace(dtype="float32"), params, [ids[-5:] for ids in encoded],
+                          [tokenizer.encode(r["targets"]) + [1] for r in ROWS])
+  np.testing.assert_allclose([row["score"] for row in read_jsonl(out)], expected, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_flan_model_dir_with_a_corrupt_latest_step_uses_the_previous_one(paths, tmp_path, capsys):
+  import shutil  # pylint: disable=import-outside-toplevel
+  from flan.trainer import loop  # pylint: disable=import-outside-toplevel
+  from tests.trainer_tiny import LENGTHS, tiny_config  # pylint: disable=import-outside-toplevel
+  model_dir = tmp_path / "run"
+  loop.train(model_dir=str(model_dir), model_config=tiny_config(vocab_size=32128), num_steps=2, batch_size=8,
+             feature_lengths=LENGTHS, mesh_data=1, checkpoint_every=1, stream=None)
+  shutil.copyfile(paths["vocab"], model_dir / "spiece.model")
+  for path in (model_dir / "checkpoints" / "2").rglob("*"):
+    if path.is_file() and path.parent.name == "d":
+      path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  args = ["--mode", "score", "--input", str(source)]
+  with pytest.warns(RuntimeWarning, match=r"checkpoint step 2 .* could not be read .*falling back to step 1"):
+    assert infer.main(args + ["--checkpoint", str(model_dir), "--output", str(tmp_path / "dir.jsonl")]) == 0
+  assert infer.main(args + ["--checkpoint", str(model_dir / "checkpoints" / "1"),
+                            "--output", str(tmp_path / "step1.jsonl")]) == 0
+  assert read_jsonl(tmp_path / "dir.jsonl") == read_jsonl(tmp_path / "step1.jsonl")
+  with pytest.warns(RuntimeWarning, match="falling back to step 1"):
+    assert convert.main(["--from", str(model_dir), "--to_hf", str(tmp_path / "hf")]) == 0
+  # an explicitly named unreadable step is refused, not replaced
+  assert infer.main(args + ["--checkpoint", str(model_dir / "checkpoints" / "2"),
+                            "--output", str(tmp_path / "step2.jsonl")]) == 2
+  assert "no readable checkpoint step" in capsys.readouterr().err
