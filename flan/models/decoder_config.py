@@ -20,6 +20,8 @@ class DecoderConfig:
   `tie_embeddings` uses the token embedding as the output layer; `scale_tied_logits` then multiplies the
   logits by emb_dim**-0.5 (PaLM). Parameters are float32; `dtype` is the activation dtype; norms, softmax and
   logits are float32. Dropout (`dropout_rate`) applies to the embeddings and each residual branch.
+  `prefix_lm`: the model is trained and used as a prefix LM (the inputs part of each example attends
+  bidirectionally, seqio's decoder_causal_attention); decoding and scoring then give the prompt that mask.
   """
   vocab_size: int
   emb_dim: int
@@ -39,6 +41,7 @@ class DecoderConfig:
   remat: bool = False
   scan_layers: bool = False
   attention_impl: str = "dot_product_attention"
+  prefix_lm: bool = False
 
   def __post_init__(self):
     for name in ("vocab_size", "emb_dim", "num_heads", "num_kv_heads", "head_dim", "mlp_dim", "num_layers"):

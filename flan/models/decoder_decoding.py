@@ -3,7 +3,7 @@
 The prompt rows (right-padded, each with its own length) run through the network once ("prefill"), which
 fills the key/value cache; then each step feeds one token per row at that row's own position. Loops are
 lax.while_loops inside one jitted function, stopping when every row has emitted EOS or max_new_tokens tokens.
-With `prefix_lm`, the prompt attends to itself bidirectionally (the prefix-LM mode); generated tokens are causal.
+With config.prefix_lm, the prompt attends to itself bidirectionally (the prefix-LM mode); generated tokens are causal.
 
 Outputs are the generated ids only (the prompt excluded), EOS included, then 0.
 """
@@ -49,13 +49,13 @@ def _step(model, params, cache, tokens, positions, cache_length):
 
 
 @functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "greedy", "top_k", "use_top_p",
-                                             "vocab_limit", "prefix_lm"))
+                                             "vocab_limit"))
 def _sample_loop(params, prompt_tokens, prompt_lengths, rng, temperature, top_p, eos_id, *, config,
-                 max_new_tokens, greedy, top_k, use_top_p, vocab_limit, prefix_lm):
+                 max_new_tokens, greedy, top_k, use_top_p, vocab_limit):
   model = DecoderOnly(config)
   batch, width = prompt_tokens.shape
   cache_length = width + max_new_tokens
-  logits, cache = _prefill(model, params, prompt_tokens, prompt_lengths, cache_length, prefix_lm)
+  logits, cache = _prefill(model, params, prompt_tokens, prompt_lengths, cache_length, config.prefix_lm)
   state = (jnp.array(0), logits, cache, jnp.zeros((batch, max_new_tokens), jnp.int32),
            jnp.zeros((batch,), bool), rng)
 
@@ -87,16 +87,16 @@ def _take_rows(cache, rows, batch_axis):
   return jax.tree.map(lambda x: jnp.take(x, rows, axis=batch_axis), cache)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "beam_size", "vocab_limit", "prefix_lm"))
+@functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "beam_size", "vocab_limit"))
 def _beam_loop(params, prompt_tokens, prompt_lengths, alpha, eos_id, *, config, max_new_tokens, beam_size,
-               vocab_limit, prefix_lm):
+               vocab_limit):
   """Beam search as flan.models.decoding's (live beams, a pool of finished hypotheses ranked by log-prob over
   GNMT's length penalty); the prompt is prefilled once per row and its cache copied to the row's beams."""
   model = DecoderOnly(config)
   batch, width = prompt_tokens.shape
   k, length = beam_size, max_new_tokens
   cache_length = width + length
-  logits, cache = _prefill(model, params, prompt_tokens, prompt_lengths, cache_length, prefix_lm)
+  logits, cache = _prefill(model, params, prompt_tokens, prompt_lengths, cache_length, config.prefix_lm)
   batch_axis = 1 if config.scan_layers else 0
   cache = _repeat_rows(cache, k, batch_axis)
   beam_lengths = jnp.repeat(prompt_lengths, k)
@@ -154,7 +154,7 @@ def _validate(method, max_new_tokens, temperature, top_k, top_p, beam_size):
 
 def generate_tokens(config: DecoderConfig, params, prompt_tokens, prompt_lengths, *, method="greedy",
                     max_new_tokens=64, temperature=1.0, top_k=0, top_p=1.0, beam_size=4, length_penalty=0.6,
-                    eos_id=1, vocab_limit: Optional[int] = None, prefix_lm=False, seed=0, rng=None, mesh=None,
+                    eos_id=1, vocab_limit: Optional[int] = None, seed=0, rng=None, mesh=None,
                     rules=None) -> np.ndarray:
   """Generated ids [batch, max_new_tokens] (int32 numpy) after right-padded prompts [batch, width] whose row i
   holds prompt_lengths[i] >= 1 real tokens. "sample" with temperature 0 is greedy. params: unboxed (numpy or
@@ -173,15 +173,14 @@ def generate_tokens(config: DecoderConfig, params, prompt_tokens, prompt_lengths
   with partitioning.mesh_context(mesh, rules):
     if method == "beam":
       out = _beam_loop(params, prompt_tokens, prompt_lengths, jnp.float32(length_penalty), jnp.int32(eos_id),
-                       config=config, max_new_tokens=max_new_tokens, beam_size=beam_size, vocab_limit=vocab_limit,
-                       prefix_lm=prefix_lm)
+                       config=config, max_new_tokens=max_new_tokens, beam_size=beam_size, vocab_limit=vocab_limit)
     else:
       greedy = method == "greedy" or temperature == 0
       out = _sample_loop(params, prompt_tokens, prompt_lengths, jax.random.PRNGKey(seed) if rng is None else rng,
                          jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
                          jnp.int32(eos_id), config=config, max_new_tokens=max_new_tokens, greedy=greedy,
                          top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0,
-                         vocab_limit=vocab_limit, prefix_lm=prefix_lm)
+                         vocab_limit=vocab_limit)
     return np.asarray(jax.device_get(out))
 
 

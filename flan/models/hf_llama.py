@@ -154,6 +154,9 @@ def read_llama_config(path: os.PathLike | str) -> tuple[DecoderConfig, dict[str,
 
 def config_to_dict(config: DecoderConfig) -> dict[str, Any]:
   """The config.json transformers' LlamaConfig reads as this DecoderConfig."""
+  if config.prefix_lm:
+    raise ConfigError("this decoder is a prefix LM (bidirectional attention over the inputs); LlamaForCausalLM "
+                      "attends causally everywhere, so an export would compute other logits")
   if config.parallel_block or config.scale_tied_logits or config.mlp_activation != "silu":
     raise ConfigError("this decoder config (parallel blocks, scaled tied logits or a non-SwiGLU MLP: the PaLM "
                       "design) has no LlamaForCausalLM equivalent; export needs the Llama design")
