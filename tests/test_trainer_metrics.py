@@ -108,3 +108,38 @@ def test_synthetic_batches_are_deterministic_and_resumable():
       assert inputs[-1] == targets[-1] == 1
   with pytest.raises(ValueError, match="seed"):
     SyntheticBatches(batch_size=4, feature_lengths={"inputs": 8, "targets": 8}, seed=4).set_state(state)
+
+
+def test_a_resume_marker_supersedes_the_redone_steps(tmp_path):
+  config = get_config("tiny", vocab_size=64, emb_dim=16, mlp_dim=32, num_heads=4, head_dim=4)
+  counts = {"encoder_real": 8, "encoder_padded": 16, "decoder_real": 4, "decoder_padded": 16}
+
+  def run(steps, resume_from=None, loss_offset=0.0):
+    logger = metrics.MetricsLogger(str(tmp_path), model_config=config, batch_size=2, input_length=8,
+                                   target_length=8, stream=None, num_devices=1, device_kind="cpu")
+    if resume_from is not None:
+      logger.mark_resume(resume_from)
+    for step in steps:
+      logger.submit(step, {"loss": jnp.asarray(step + loss_offset), "learning_rate": jnp.asarray(0.1)}, counts)
+      if step % 2 == 0:
+        logger.flush()
+        logger.event(step, {"checkpoint_save_s": 0.5})
+    logger.flush()
+    logger.close()
+
+  run([1, 2, 3, 4, 5])  # killed after step 5; step 4 was the last checkpoint
+  run([5, 6], resume_from=4, loss_offset=100.0)
+  path = tmp_path / "metrics.jsonl"
+  with open(path, "a", encoding="utf-8") as f:
+    f.write('{"step": 7, "loss": ')  # a line cut off by a crash
+  raw_steps = [r["step"] for r in map(__import__("json").loads, path.read_text().splitlines()[:-1])]
+  assert raw_steps.count(5) == 2  # the file itself keeps both attempts
+  records = metrics.read_metrics(path)
+  assert [(r["step"], r.get("loss")) for r in records if "loss" in r] == [
+      (1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 105.0), (6, 106.0)]
+  assert not any(metrics.RESUME_KEY in r for r in records)
+  markers = [r for r in metrics.read_metrics(path, include_markers=True) if metrics.RESUME_KEY in r]
+  assert markers == [{"step": 4, metrics.RESUME_KEY: 4}]
+  by_step = metrics.metrics_by_step(path)
+  assert by_step[4]["loss"] == 4.0 and by_step[4]["checkpoint_save_s"] == 0.5 and by_step[5]["loss"] == 105.0
+  assert sorted(by_step) == [1, 2, 3, 4, 5, 6]

@@ -7,6 +7,7 @@ import seqio
 
 from flan.data import sources
 from flan.data import user_data
+from flan.errors import InputError
 
 LENGTHS = {"inputs": 128, "targets": 32}
 
@@ -113,3 +114,30 @@ def test_registered_from_gin(tmp_path):
   assert name == "user_from_gin:zs"
   (inputs, target), = _texts(name, 1)
   assert "Sky colour?" in inputs and target == "blue"
+
+
+@pytest.mark.parametrize("row, field, found", [
+    ({"inputs": "Is it?", "targets": ["yes", "no"]}, "targets", "a list"),
+    ({"inputs": None, "targets": "yes"}, "inputs", "null"),
+    ({"inputs": "Is it?", "targets": True}, "targets", "true/false"),
+    ({"inputs": {"text": "Is it?"}, "targets": "yes"}, "inputs", "an object"),
+])
+def test_text_fields_that_are_not_text_name_file_line_and_field(tmp_path, row, field, found):
+  path = _write_jsonl(tmp_path / "raw.jsonl", [{"inputs": "fine", "targets": "ok"}, row])
+  name = user_data.register_user_data(f"user_not_text_{field}_{found.split()[-1].replace('/', '_')}", path)
+  with pytest.raises(InputError, match=rf"{path}:2: field '{field}' \(column '{field}'\) of task .* must be text "
+                                       rf".*got {found}"):
+    _texts(name, 2)
+
+
+def test_numbers_are_taken_as_their_decimal_text(tmp_path):
+  path = _write_jsonl(tmp_path / "numbers.jsonl", [{"inputs": "2+2?", "targets": 4}, {"inputs": 1.5, "targets": "x"}])
+  name = user_data.register_user_data("user_numbers", path)
+  assert _texts(name, 2) == [("2+2?", "4"), ("1.5", "x")]
+
+
+def test_options_must_be_texts(tmp_path):
+  path = _write_jsonl(tmp_path / "mc.jsonl", [{"question": "Pick", "options": ["red", None], "answer": "red"}])
+  name = user_data.register_user_data("user_bad_options", path, family="mc_question", variants=["zs_opt"])
+  with pytest.raises(InputError, match=rf"{path}:1: field 'options' .* option 2, must be text .*got null"):
+    _texts(name, 1)
