@@ -284,6 +284,17 @@ def test_user_errors_are_one_line_exit_2(capsys, training, data_dir, tmp_path):
   code, _, err = _run(capsys, "no_such_mixture", "--index", str(index))
   assert code == 2 and "unknown task or mixture 'no_such_mixture'" in err
 
+  def unreadable(split, shuffle_files, seed=None):
+    raise ValueError("the data folder is not set: bind broken.path")
+
+  if "contamination_broken" in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.remove("contamination_broken")
+  seqio.TaskRegistry.add("contamination_broken", source=seqio.FunctionDataSource(unreadable, splits=["train"]),
+                         preprocessors=[], output_features={"inputs": seqio.Feature(VOCAB),
+                                                            "targets": seqio.Feature(VOCAB)})
+  code, _, err = _run(capsys, "contamination_broken", "--index", str(index))
+  assert code == 2 and "reading task 'contamination_broken': the data folder is not set" in err
+
 
 def test_command_registers_on_a_subparser():
   parser = argparse.ArgumentParser(prog="flan-data")

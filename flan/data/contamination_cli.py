@@ -4,6 +4,8 @@
   flan-data contamination MIXTURE --index_out idx.npz --benchmarks ... --data_dir D     (build and keep the index)
   flan-data contamination MIXTURE --index idx.npz --shard 0/4 --results_out part0.json  (one of 4 processes)
   flan-data contamination MIXTURE --merge part0.json,part1.json,part2.json,part3.json   (the report of all 4)
+Stand-alone (`python -m flan.data.contamination_cli`) it also reads --gin_file / --gin.KEY=VALUE (e.g. the
+data folders of the mixtures' sources) and --module.
 
 The table goes to stdout (--json: the report as JSON); an example of each hit, the overlap marked [[...]],
 goes to --hits_out.
@@ -113,7 +115,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   from flan import errors  # pylint: disable=import-outside-toplevel
 
   def work(arguments):
-    args = build_parser().parse_args(arguments)
+    from flan import gin_args  # pylint: disable=import-outside-toplevel
+    gin_files, bindings, search_paths, rest = gin_args.split_gin_args(arguments)
+    args = build_parser().parse_args(rest)
+    if gin_files or bindings:
+      gin_args.parse_gin(gin_files, bindings, search_paths or None)
     from flan.data import examples  # pylint: disable=import-outside-toplevel
     try:
       examples.import_registrations(args.module)

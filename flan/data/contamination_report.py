@@ -18,7 +18,8 @@ def _fraction(part: int, whole: int) -> float:
 
 
 def build_report(result: dict, hits_file: Optional[str] = None) -> dict:
-  benchmarks: Dict[str, dict] = {}
+  benchmarks: Dict[str, dict] = {name: {"items": 0, "overlapping": 0, "subsets": {}}
+                                 for name in result["benchmarks"]}
   for key, size in sorted(result["subset_sizes"].items()):
     benchmark, subset = key.split("/", 1)
     entry = benchmarks.setdefault(benchmark, {"items": 0, "overlapping": 0, "subsets": {}})
@@ -90,7 +91,7 @@ def _responsible(datasets: Dict[str, int], limit: int = 4) -> str:
 
 def format_table(report: dict) -> List[str]:
   cap = report["max_examples_per_task"]
-  lines = [f"contamination of {report['mixture']} (split {report['split']}, {report['n']}-grams"
+  lines = [f"contamination of {report['mixture']} (split {report['split']}, {report['n']}-gram overlap"
            f"{f', first {cap} examples per task' if cap else ''}) against "
            f"{', '.join(report['benchmarks'])}", "",
            f"{'benchmark / subset':<40} {'items':>7} {'overlap':>8} {'fraction':>9}  training datasets (items)"]

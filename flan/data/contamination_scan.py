@@ -12,7 +12,7 @@ import sys
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from flan.data import contamination_match as match
-from flan.errors import ConfigError, InputError
+from flan.errors import ConfigError, InputError, UserError
 
 READ_BATCH = 256
 
@@ -58,7 +58,7 @@ def read_texts(task_name: str, split: str, max_examples: Optional[int],
   if split not in task.splits:
     raise ConfigError(f"task {task_name!r} has no split {split!r} (it has {sorted(task.splits)}); choose --split")
   dataset = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
-                             use_cached=False, trim_output_features=False)
+                             use_cached=False, trim_output_features=False, try_in_mem_cache=False)
   if max_examples is not None:
     dataset = dataset.take(max_examples)
   pretokenized = all(f"{k}_pretokenized" in dataset.element_spec for k in ("inputs", "targets"))
@@ -102,6 +102,10 @@ def scan(name: str, index, *, split: str = "train", max_examples: Optional[int] 
         bar.update(len(batch))
         if hits:
           bar.set_postfix(overlapping=result["tasks"][task]["overlapping"])
+    except UserError:
+      raise
+    except ValueError as error:  # the data layer's errors (missing data folder, malformed file) name the cause
+      raise InputError(f"reading task {task!r}: {error}") from error
     finally:
       bar.close()
     if progress:
