@@ -5,8 +5,9 @@ breaks written as the two characters "\\n" (as in the FLAN repository's cot_data
 comes from, first match wins: gin `flan.mixtures.cot.cot_data_dir.path`, the FLAN_COT_DIR variable.
 A missing directory or file is an error only when a task that needs it is used.
 
-Each dataset is registered as `cot_<name>:{zs,fs,cot,cot_fs,inverted}` (zs/fs: the no-rationale
-twins; inverted: question from answer and rationale, at a lower rate).
+Each dataset is registered as `cot_<name>:{cot,cot_fs,inverted}`: the Flan Collection's CoT prompts
+always carry the rationale, so there are no answer-only twins; inverted (question from answer and
+rationale) is weighted 0.3 against 1, as FLAN weights its CoT-II submixture.
 Mixtures: "flan2022_cot" (all 9) and "flan2022_cot_7" (without esnli and qed, whose files the FLAN
 snapshot in ../shared/data lacks).
 """

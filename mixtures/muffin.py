@@ -5,9 +5,11 @@ rates are examples-proportional with the Muffin cap of 30,000 (flan.data.rates).
 versions registered in tensorflow-datasets 4.9.10. Data is read only when a task is used; download it
 with `tfds build NAME` (samsum, xsum and the WMT pairs need a manual download, see TFDS docs).
 
-Flan 2021 datasets without a TFDS builder in 4.9.10 (common_gen, e2e_nlg, fix_punct, true_case,
-word_segment, wiki_lingua, quac-style dialogue tasks, story_cloze and wsc273 which have no train split)
-are not registered.
+As in the Flan Collection: RTE appears once (super_glue_rte; GLUE's RTE is the same data), the two
+directions of a translation pair share one capped rate (RATE_GROUPS), and xsum is here (it belongs to
+Flan 2021, not T0-SF). Not registered yet, although TFDS has builders for most of them: gem common_gen,
+e2e_nlg and wiki_lingua, para_crawl, quac, lambada, unified_qa, newsroom, opinion_abstracts idebate,
+story_cloze, and the derived true_case / fix_punct / word_segment tasks.
 """
 import tensorflow as tf
 
@@ -169,7 +171,6 @@ def _specs() -> list[DatasetSpec]:
   add("glue_sst2", "glue/sst2:2.0.0", "sentiment", _sentiment("sentence", ["negative", "positive"]), labelled)
   add("glue_stsb", "glue/stsb:2.0.0", "similarity", _stsb, lambda ex: ex["label"] >= 0)
   add("glue_wnli", "glue/wnli:2.0.0", "nli", _nli("sentence1", "sentence2", NO_YES), labelled)
-  add("glue_rte", "glue/rte:2.0.0", "nli", _nli("sentence1", "sentence2", YES_NO), labelled)
   add("hellaswag", "hellaswag:1.1.0", "completion", _hellaswag, labelled)
   add("imdb_reviews", "imdb_reviews/plain_text:1.0.0", "sentiment", _sentiment("text", ["negative", "positive"]),
       labelled)
@@ -181,6 +182,7 @@ def _specs() -> list[DatasetSpec]:
       labelled)
   add("piqa", "piqa:1.0.0", "mc_question", _piqa, labelled)
   add("samsum", "samsum:1.0.0", *_summary("dialogue", "summary"))
+  add("xsum", "xsum:1.1.0", *_summary("document", "summary"))
   add("snli", "snli:1.1.0", "nli", _nli("premise", "hypothesis", NLI3), labelled)
   add("squad_v1", "squad/v1.1:3.0.0", "extractive_qa", _squad)
   add("squad_v2", "squad/v2.0:3.0.0", "extractive_qa", _squad)
@@ -224,10 +226,27 @@ def _specs() -> list[DatasetSpec]:
   return specs
 
 
+# Datasets that share one capped rate: the two directions of each translation pair.
+RATE_GROUPS = {"wmt14_translate_fr_en": ("wmt14_translate_fr_en", "wmt14_translate_en_fr"),
+               **{f"wmt16_translate_{lang}_en": (f"wmt16_translate_{lang}_en", f"wmt16_translate_en_{lang}")
+                  for lang in ("cs", "de", "fi", "ro", "ru", "tr")}}
+
+
+def rate_group_of(dataset: str) -> str:
+  """The name under which `dataset` is capped (its own name unless it shares a rate group)."""
+  for group, members in RATE_GROUPS.items():
+    if dataset in members:
+      return group
+  return dataset
+
+
 def register() -> dict[str, list[str]]:
   """Registers every Muffin dataset's variant tasks and the mixture; returns dataset -> task names."""
   tasks = {spec.name: registration.register_dataset(spec) for spec in _specs()}
-  rates.register_mixture(MIXTURE, [entry for names in tasks.values() for entry in rates.dataset_rates(names, CAP)])
+  groups = {}
+  for dataset, names in tasks.items():
+    groups.setdefault(rate_group_of(dataset), []).extend(names)
+  rates.register_mixture(MIXTURE, [entry for names in groups.values() for entry in rates.dataset_rates(names, CAP)])
   return tasks
 
 
