@@ -54,6 +54,9 @@ def make_staging_dir(out_dir: pathlib.Path) -> pathlib.Path:
   """A new directory beside out_dir (same file system, so the final move is a rename); this is also the check
   that the output location is writable, before any work."""
   parent = out_dir.resolve().parent
+  existing = next(p for p in [parent, *parent.parents] if p.exists())
+  if not existing.is_dir():
+    raise InputError(f"--to_hf {out_dir}: {existing} is a file, not a directory")
   try:
     parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.flan-convert-", dir=parent))

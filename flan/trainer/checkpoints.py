@@ -13,6 +13,7 @@ model is a configuration error (flan.errors.ConfigError), never a reason to set 
 The reading for inference lives in flan.native_checkpoint (shared with the model layer).
 """
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -99,8 +100,10 @@ class Checkpointer:
       os_error = _os_error_in(error)
       if os_error is None:
         raise
-      raise EnvironmentProblem(f"cannot create the checkpoint directory {self.directory}: "
-                               f"{describe_os_error(os_error)}") from error
+      if os_error.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT):  # a file where a directory belongs
+        raise ConfigError(f"train.model_dir {model_dir}: cannot create its checkpoints directory: "
+                          f"{describe_os_error(os_error)}") from error
+      raise EnvironmentProblem(f"cannot create the checkpoint directory: {describe_os_error(os_error)}") from error
     self.seconds_blocked = 0.0  # host time spent in save and wait calls (the writing is in the background)
     self.last_wait_s = self.last_start_s = 0.0
     self._in_flight = None  # (step, when its save returned) of the last save not yet waited for
