@@ -245,3 +245,53 @@ def test_imports_without_tensorflow():
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           check=False)
   assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _seqio_packed(inputs, targets, lengths, bos_id):
+  seqio = pytest.importorskip("seqio")
+  tf = pytest.importorskip("tensorflow")
+  ragged = lambda xs: tf.RaggedTensor.from_row_lengths(  # noqa: E731
+      np.concatenate(xs).astype(np.int32), [len(x) for x in xs])
+  ds = tf.data.Dataset.from_tensor_slices({"inputs": ragged(inputs), "targets": ragged(targets)})
+  out = seqio.DecoderFeatureConverter(pack=True, bos_id=bos_id)(ds, dict(lengths))
+  parts = list(out.batch(512).as_numpy_iterator())
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+@pytest.mark.parametrize("bos_id", [0, 3])
+def test_packed_features_equal_seqio_for_the_same_grouping(bos_id):
+  """seqio's packer fills rows with consecutive examples; given its grouping, our rows are its rows."""
+  inputs, targets = _examples(60, np.random.default_rng(8))
+  theirs = _seqio_packed(inputs, targets, LENGTHS, bos_id)
+  counts = [len(np.unique(seg[seg > 0])) for seg in theirs["decoder_segment_ids"]]
+  starts = np.cumsum([0] + counts)
+  assert starts[-1] == 60
+  rows = [list(range(starts[r], starts[r + 1])) for r in range(len(counts))]
+  ours = df.rows_to_decoder_features(inputs, targets, rows, df.row_length(LENGTHS), converter="prefix_lm",
+                                     bos_id=bos_id)
+  assert set(ours) == set(theirs)
+  real = ours["decoder_segment_ids"] > 0
+  for key in ours:
+    if key == "decoder_input_tokens":  # seqio also writes bos_id into the first padding slot
+      np.testing.assert_array_equal(ours[key][real], theirs[key][real])
+      assert np.all(ours[key][~real] == 0)
+    else:
+      np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
+@pytest.mark.parametrize("few_shot_every", [0, 3])
+def test_cot_streams_fill_2560_rows_better_than_seqio(shared_data, few_shot_every):
+  """Real Flan CoT examples (T5 vocabulary) in 2048 + 512 rows, as the Flan-PaLM setup packs them
+  (measured: zero-shot 98.3% vs seqio 97.1%; every third prompt few-shot 99.7% vs 92.9%)."""
+  from test_packing import _cot_examples  # pylint: disable=import-outside-toplevel
+  lengths = {"inputs": 2048, "targets": 512}
+  inputs, targets = _cot_examples(shared_data, 2048, few_shot_every)
+  targets = [y[:512 - 1].tolist() + [EOS] if len(y) > 512 else y for y in targets]
+  targets = [np.asarray(y, np.int32) for y in targets]
+  ours = df.pack_decoder_examples(inputs, targets, df.row_length(lengths), seed=0)
+  theirs = _seqio_packed(inputs, targets, lengths, 0)
+  total = sum(len(x) + len(y) for x, y in zip(inputs, targets))
+  assert df.real_token_count(ours) == total
+  fill_ours = total / ours["decoder_target_tokens"].size
+  fill_theirs = total / theirs["decoder_target_tokens"].size
+  assert fill_ours >= 0.97 and fill_ours >= fill_theirs, (fill_ours, fill_theirs)
