@@ -59,7 +59,11 @@ def write_benchmarks(root):
   return root
 
 
-def _register(name, rows):
+def _tokenize_in_a_wrapper(dataset, output_features):
+  return seqio.preprocessors.tokenize(dataset, output_features)
+
+
+def _register(name, rows, tokenize=seqio.preprocessors.tokenize):
   """A seqio task over in-memory (inputs, targets) rows, with the text features kept."""
   if name in seqio.TaskRegistry.names():
     seqio.TaskRegistry.remove(name)
@@ -72,7 +76,7 @@ def _register(name, rows):
 
   seqio.TaskRegistry.add(
       name, source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
-      preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos],
+      preprocessors=[tokenize, seqio.preprocessors.append_eos],
       output_features={"inputs": seqio.Feature(VOCAB), "targets": seqio.Feature(VOCAB)})
   return name
 
@@ -95,6 +99,7 @@ def training():
   leaky = plain[:10] + [copied_mmlu] + plain[10:20] + [recased_bbh] + plain[20:25]
   tasks = [_register("leaky:zs", leaky), _register("leaky:fs", [("Example.\n" + i, t) for i, t in leaky]),
            _register("clean:zs", plain[25:]), _register("other:zs", plain[:30])]
+  _register("leaky_opaque:zs", leaky, tokenize=_tokenize_in_a_wrapper)  # the scan cannot stop before tokenizing
   return {"mixture": _mixture("contamination_test_mix", tasks), "tasks": tasks}
 
 
@@ -230,6 +235,16 @@ def test_unrelated_task_reports_zero(capsys, training, data_dir, tmp_path):
   assert report["datasets"] == {"clean": {"examples": 15, "overlapping": 0, "fraction": 0.0,
                                           "tasks": {"clean:zs": {"examples": 15, "overlapping": 0}}}}
   assert report["hits_file"] is None
+
+
+def test_task_read_through_its_whole_pipeline_gives_the_same_hits(capsys, training, data_dir, tmp_path):
+  reports = [_report(capsys, task, "--benchmarks", "mmlu,bbh", "--data_dir", str(data_dir),
+                     "--hits_out", str(tmp_path / f"{i}.jsonl")) for i, task in enumerate(("leaky:zs", "leaky_opaque:zs"))]
+  assert json.dumps(reports[0]["benchmarks"]).replace('"leaky"', '"leaky_opaque"') == json.dumps(
+      reports[1]["benchmarks"]) and reports[0]["items_overlapping"] == 2
+  assert reports[1]["datasets"]["leaky_opaque"]["tasks"]["leaky_opaque:zs"] == {"examples": 27, "overlapping": 2}
+  assert (tmp_path / "0.jsonl").read_text().replace("leaky:", "leaky_opaque:").replace(
+      '"dataset": "leaky"', '"dataset": "leaky_opaque"') == (tmp_path / "1.jsonl").read_text()
 
 
 def test_max_examples_stops_each_task(capsys, training, data_dir, tmp_path):

@@ -1,8 +1,9 @@
 """Streaming scan of a training task or mixture against a contamination index; shards and their merge.
 
 The scan reads each task of the mixture on its own (unshuffled, one epoch, every variant is its own task),
-as rendered text (`inputs_pretokenized`, `targets_pretokenized`), in batches: nothing is held beyond one
-batch. `shard i/k` scans every k-th task starting at the i-th (tasks sorted by name), so k processes share
+as rendered text, in batches: nothing is held beyond one batch. The text is taken just before the task's
+tokenize step (what the tokenizer would receive, i.e. `inputs_pretokenized` / `targets_pretokenized`),
+which spares the tokenizing; a task without a recognizable tokenize step runs its whole pipeline. `shard i/k` scans every k-th task starting at the i-th (tasks sorted by name), so k processes share
 the work; `merge` of the k results equals one unsharded run.
 """
 import copy
@@ -50,6 +51,28 @@ def _decode(vocabulary, tokens) -> str:
   return vocabulary.decode([int(t) for t in tokens])
 
 
+def _text_dataset(task, split: str):
+  """The task's examples just before its tokenize step (the rendered text, without paying for
+  tokenization), or None when it has no recognizable tokenize step or no text there."""
+  import seqio  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tokenizers = (seqio.preprocessors.tokenize, seqio.preprocessors.tokenize_and_append_eos)
+  steps = list(task.preprocessors)
+  position = next((i for i, step in enumerate(steps) if getattr(step, "func", step) in tokenizers), None)
+  if position is None:
+    return None
+  dataset = task.source.get_dataset(split=split, shuffle=False)
+  for step in steps[:position]:
+    if isinstance(step, seqio.CacheDatasetPlaceholder):
+      continue
+    dataset = seqio.utils.add_kwargs_to_transform(step, sequence_length=None,
+                                                  output_features=task.output_features)(dataset)
+  spec = dataset.element_spec
+  if not all(k in spec and spec[k].dtype == tf.string and spec[k].shape.rank == 0 for k in ("inputs", "targets")):
+    return None
+  return dataset.map(lambda ex: {"inputs_pretokenized": ex["inputs"], "targets_pretokenized": ex["targets"]})
+
+
 def read_texts(task_name: str, split: str, max_examples: Optional[int],
                batch_size: int = READ_BATCH) -> Iterator[List[Tuple[str, str]]]:
   """Batches of (inputs, targets) rendered text of one task, in stream order, unshuffled, one epoch."""
@@ -57,8 +80,10 @@ def read_texts(task_name: str, split: str, max_examples: Optional[int],
   task = seqio.TaskRegistry.get(task_name)
   if split not in task.splits:
     raise ConfigError(f"task {task_name!r} has no split {split!r} (it has {sorted(task.splits)}); choose --split")
-  dataset = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
-                             use_cached=False, trim_output_features=False, try_in_mem_cache=False)
+  dataset = _text_dataset(task, split)
+  if dataset is None:  # the task's whole pipeline, tokenizing included
+    dataset = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1,
+                               use_cached=False, trim_output_features=False, try_in_mem_cache=False)
   if max_examples is not None:
     dataset = dataset.take(max_examples)
   pretokenized = all(f"{k}_pretokenized" in dataset.element_spec for k in ("inputs", "targets"))
