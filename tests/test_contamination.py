@@ -316,3 +316,21 @@ def test_command_registers_on_a_subparser():
   contamination_cli.add_contamination_command(parser.add_subparsers(dest="command"))
   args = parser.parse_args(["contamination", "mix", "--benchmarks", "mmlu", "--data_dir", "D", "--n", "8"])
   assert (args.command, args.name, args.n, args.handler) == ("contamination", "mix", 8, contamination_cli.run)
+
+
+def test_index_and_report_modules_import_without_tensorflow():
+  """Building an index and reporting run on a machine without TensorFlow (e.g. an evaluation host)."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  script = (
+      "import importlib.abc, sys\n"
+      "class Block(importlib.abc.MetaPathFinder):\n"
+      "  def find_spec(self, name, path=None, target=None):\n"
+      "    if name.split('.')[0] in ('tensorflow', 'seqio'):\n"
+      "      raise ImportError(name + ' is blocked')\n"
+      "sys.meta_path.insert(0, Block())\n"
+      "from flan.data import contamination_cli, contamination_index, contamination_match, contamination_report\n"
+      "item = contamination_index.EvalItem('m/s/0', 'm', 's', 'one two three')\n"
+      "assert contamination_index.Index.build([item], n=13).lengths() == [3]\n")
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
