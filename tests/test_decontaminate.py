@@ -115,3 +115,16 @@ def test_non_text_features_are_rejected_with_the_dataset_name(index_path):
   dataset = tf.data.Dataset.from_tensor_slices({"inputs": [[1, 2]], "targets": [[3]]})
   with pytest.raises(ValueError, match="decontamination of 'tokenized_ds' needs the rendered text"):
     decontaminate.filter_overlapping(dataset, dataset_name="tokenized_ds", index_path=index_path)
+
+
+def test_examples_with_unbatchable_features_are_filtered_one_by_one(index_path):
+  rows = _rows()
+  dataset = tf.data.Dataset.from_generator(
+      lambda: ({"inputs": i, "targets": t, "extra": np.arange(k % 3)} for k, (i, t) in enumerate(rows)),
+      output_signature={"inputs": tf.TensorSpec([], tf.string), "targets": tf.TensorSpec([], tf.string),
+                        "extra": tf.TensorSpec([None], tf.int64)})
+  kept = list(decontaminate.filter_overlapping(dataset, dataset_name="ragged", index_path=index_path)
+              .as_numpy_iterator())
+  assert [ex["inputs"].decode() for ex in kept] == [r[0] for i, r in enumerate(rows) if i not in (7, 19)]
+  assert [len(ex["extra"]) for ex in kept] == [k % 3 for k in range(30) if k not in (7, 19)]
+  assert decontaminate.dropped_counts() == {"ragged": {"checked": 30, "dropped": 2}}
