@@ -1,14 +1,19 @@
-"""flan-data: list registered tasks and mixtures, show rendered examples, measure lengths and packing.
+"""flan-data: list registered tasks and mixtures, show rendered examples, measure lengths and packing,
+audit what a mixture trains on.
 
   flan-data list [--filter X]
   flan-data show NAME [-n 5] [--split train]
   flan-data stats NAME [--lengths 2048:512] [--examples 20000]
+  flan-data audit NAME [--steps 84000 --batch 64] [--examples-per-row 1] [--json]
 Registrations come from every module of flan.mixtures, plus --module for your own.
 """
 import argparse
 import fnmatch
+import json
 import sys
 from typing import List, Optional, Sequence
+
+from flan import errors
 
 _STATS_ROWS = ("mean", "p50", "p90", "p95", "p99", "p100", "over_length")
 
@@ -24,6 +29,26 @@ def parse_lengths(text: str) -> dict:
   return {"inputs": inputs, "targets": targets}
 
 
+def positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+  if value <= 0:
+    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+  return value
+
+
+def positive_float(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+  if not value > 0:
+    raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+  return value
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="flan-data", description=__doc__.split("\n")[0])
   parser.add_argument("--module", action="append", default=[],
@@ -36,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
   show = commands.add_parser("show", help="rendered examples: the text the model sees")
   show.add_argument("name")
-  show.add_argument("-n", type=int, default=5, help="how many examples")
+  show.add_argument("-n", type=positive_int, default=5, help="how many examples")
   show.add_argument("--split", default="train")
   show.add_argument("--seed", type=int, default=0)
 
@@ -44,11 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
   stats.add_argument("name")
   stats.add_argument("--lengths", type=parse_lengths, default=parse_lengths("2048:512"),
                      help="INPUTS:TARGETS row lengths (default 2048:512)")
-  stats.add_argument("--examples", "-n", type=int, default=20000,
+  stats.add_argument("--examples", "-n", type=positive_int, default=20000,
                      help="examples to measure (default 20000)")
   stats.add_argument("--split", default="train")
   stats.add_argument("--seed", type=int, default=0)
-  stats.add_argument("--chunk-size", type=int, default=2048, help="our packer's chunk size")
+  stats.add_argument("--chunk-size", type=positive_int, default=2048, help="our packer's chunk size")
+
+  audit = commands.add_parser("audit", help="composition: examples, caps, shares, epochs per dataset")
+  audit.add_argument("name")
+  audit.add_argument("--steps", type=positive_int, help="training steps (for expected epochs)")
+  audit.add_argument("--batch", type=positive_int, help="packed rows per step (for expected epochs)")
+  audit.add_argument("--examples-per-row", type=positive_float, default=1.0,
+                     help="examples per packed row (flan-data stats measures it; default 1, a lower bound)")
+  audit.add_argument("--json", action="store_true", help="print the report as JSON")
   return parser
 
 
@@ -140,14 +173,23 @@ def stats_report(name: str, lengths: dict, count: int, split: str, seed: int,
   return out
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def audit_report(name: str, steps, batch, examples_per_row: float, as_json: bool) -> List[str]:
+  from flan.data import audit  # pylint: disable=import-outside-toplevel
+  if (steps is None) != (batch is None):
+    raise errors.ConfigError("audit: give --steps and --batch together (expected epochs need both)")
+  report = audit.audit(name, steps=steps, batch=batch, examples_per_row=examples_per_row)
+  if as_json:
+    return [json.dumps(report, indent=1, sort_keys=True)]
+  return audit.format_report(report)
+
+
+def _run(argv: Sequence[str]) -> int:
   args = build_parser().parse_args(argv)
   from flan.data import examples as examples_lib  # pylint: disable=import-outside-toplevel
   try:
     examples_lib.import_registrations(args.module)
   except ImportError as error:
-    print(f"flan-data: cannot import module: {error}", file=sys.stderr)
-    return 2
+    raise errors.ConfigError(f"cannot import module: {error}") from error
   try:
     if args.command == "list":
       lines = list_names(args.filter)
@@ -155,14 +197,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         lines = [f"no registered task or mixture matches {args.filter!r}"]
     elif args.command == "show":
       lines = show_examples(args.name, args.n, args.split, args.seed)
-    else:
+    elif args.command == "stats":
       lines = stats_report(args.name, args.lengths, args.examples, args.split, args.seed,
                            args.chunk_size)
-  except ValueError as error:
-    print(f"flan-data: {error}", file=sys.stderr)
-    return 2
+    else:
+      lines = audit_report(args.name, args.steps, args.batch, args.examples_per_row, args.json)
+  except errors.UserError:
+    raise
+  except ValueError as error:  # unknown names, bad splits, malformed data: the message names them
+    raise errors.InputError(str(error)) from error
   print("\n".join(lines))
   return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  return errors.run_command("flan-data", _run, argv)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ dataset's prompt variants share it equally, and input-inverted variants get an e
 mixtures.py gives its input-inversion submixtures CoT-II and Dialog-II). Rates are callables evaluated when a mixture is used, so
 registering mixtures reads no data; they use the real number of examples of the downloaded data.
 """
+import contextlib
 import threading
 from typing import Callable, Mapping, Sequence
 
@@ -26,8 +27,31 @@ INVERTED_SHARE = 0.3
 Rate = Callable[[seqio.Task], float]
 
 
+_count_override: Callable[[seqio.Task], int | None] | None = None
+_count_generation = 0  # changes whenever the override does, so cached totals are not reused across it
+
+
+@contextlib.contextmanager
+def counts_from(lookup: Callable[[seqio.Task], int | None]):
+  """Within the block, train-split sizes come from lookup(task) where it returns a number.
+
+  For reports that work without the data (flan-data audit); training never sets it.
+  """
+  global _count_override, _count_generation
+  previous = _count_override
+  _count_override, _count_generation = lookup, _count_generation + 1
+  try:
+    yield
+  finally:
+    _count_override, _count_generation = previous, _count_generation + 1
+
+
 def num_train_examples(task: seqio.Task, split: str = "train") -> int:
   """Number of examples in the task's source split; a clear error when the data is not there."""
+  if _count_override is not None and split == "train":
+    count = _count_override(task)
+    if count is not None:
+      return int(count)
   try:
     count = task.source.num_input_examples(split)
   except Exception as e:  # pylint: disable=broad-except  (tfds raises many kinds when data is absent)
@@ -84,9 +108,10 @@ def weighted_rates(submixtures: Mapping[str, Sequence[tuple[str, Rate]]],
 
   def total(sub):
     with lock:
-      if sub not in totals:
-        totals[sub] = sum(rate(seqio.get_mixture_or_task(t)) for t, rate in task_rates[sub].items())
-      return totals[sub]
+      key = (sub, _count_generation)
+      if key not in totals:
+        totals[key] = sum(rate(seqio.get_mixture_or_task(t)) for t, rate in task_rates[sub].items())
+      return totals[key]
 
   def make_rate(sub, task_rate):
     def rate(task):
