@@ -68,9 +68,15 @@ def parse_gin(gin_files=(), bindings=(), search_paths=None):
   try:
     gin.parse_config_files_and_bindings(resolved, list(bindings), skip_unknown=False, finalize_config=False)
   except (ValueError, KeyError, ImportError, IOError, SyntaxError) as error:
-    raise ConfigError(f"bad gin configuration: {error}") from error
+    raise ConfigError(f"bad gin configuration: {_one_line(error)}") from error
   finally:
     logging.getLogger().removeFilter(quiet)
+
+
+def _one_line(error):
+  """gin's message with its location lines ("In bindings string line 1", the binding) joined onto it."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  return "; ".join(lines)
 
 
 class _DropGinPathMisses(logging.Filter):
