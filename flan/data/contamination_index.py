@@ -150,12 +150,12 @@ class Index:
     gram_set = self.gram_sets.get(length)
     return np.zeros(len(hashes), bool) if gram_set is None else gram_set.contains(hashes)
 
-  def items_of(self, length: int, gram_hash: int) -> List[int]:
-    """Positions (in self.items) of the items that have this gram."""
-    hashes, owners = self._pairs.get(length, (np.zeros(0, np.uint64), None))
-    value = np.uint64(gram_hash)
-    begin, end = np.searchsorted(hashes, value, "left"), np.searchsorted(hashes, value, "right")
-    return sorted(set(int(o) for o in owners[begin:end])) if end > begin else []
+  def items_of(self, length: int, gram_hashes: np.ndarray) -> List[List[int]]:
+    """For each gram hash: the positions (in self.items) of the items that have it, sorted."""
+    hashes, owners = self._pairs.get(length, (np.zeros(0, np.uint64), np.zeros(0, np.int64)))
+    values = np.asarray(gram_hashes, np.uint64)
+    begins, ends = np.searchsorted(hashes, values, "left"), np.searchsorted(hashes, values, "right")
+    return [sorted(set(owners[b:e].tolist())) for b, e in zip(begins.tolist(), ends.tolist())]
 
   def subset_sizes(self) -> Dict[str, int]:
     """{"benchmark/subset": number of items}."""

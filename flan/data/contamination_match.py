@@ -58,9 +58,11 @@ class Matcher:
     words = in_words + tg_words
     windows = ngrams.matched_windows(self.hasher, words, self.index.lengths(), self.index.contains)
     by_item: Dict[int, List[Tuple[int, int, int]]] = {}
-    for start, length, gram_hash in windows:
-      for item in self.index.items_of(length, gram_hash):
-        by_item.setdefault(item, []).append((start, length, gram_hash))
+    for length in sorted({w[1] for w in windows}):
+      of_length = [w for w in windows if w[1] == length]
+      for window, items in zip(of_length, self.index.items_of(length, [w[2] for w in of_length])):
+        for item in items:
+          by_item.setdefault(item, []).append(window)
     for item_position, item_windows in by_item.items():
       item = self.index.items[item_position]
       per_task = self.result["hits"].setdefault(item.id, {})

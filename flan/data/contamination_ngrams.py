@@ -58,7 +58,7 @@ _TOKEN_IN_PLACE = re.compile(f"[{_SPLIT_SCRIPTS}][{_MARKS}]*|(?:(?![{_SPLIT_SCRI
 
 
 def normalize(text: str) -> str:
-  return unicodedata.normalize("NFKC", text).lower()
+  return text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
 
 
 def joined_tokens(texts: Sequence[str]) -> str:
@@ -67,7 +67,7 @@ def joined_tokens(texts: Sequence[str]) -> str:
   One regex pass over the whole batch (NUL inside a text counts as a separator, like punctuation).
   """
   text = normalize("\x00".join(t.replace("\x00", " ") for t in texts))
-  if _SPLIT.search(text):
+  if not text.isascii() and _SPLIT.search(text):
     text = _SPLIT.sub(r" \g<0> ", text)
   return _NOT_WORD.sub(" ", text)
 
