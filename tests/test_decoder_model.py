@@ -7,10 +7,11 @@ import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from flan import partitioning
-from flan.models import decoder_flops, decoder_layout, hf_llama, losses
+from flan.models import decoder_flops, decoder_layout, families, hf_llama, losses
 from flan.models.decoder import DecoderOnly, attention_mask
 from flan.models.decoder_config import DecoderConfig, get_decoder_config
 
@@ -191,26 +192,37 @@ def test_logical_axes_shard_heads_and_replicate_fewer_kv_heads():
     assert tuple(shardings["token_embedder"]["embedding"].spec)[:1] == ("model",)
 
 
-def test_loss_on_a_2x4_mesh_equals_one_device():
-  config = tiny(num_kv_heads=1)
+def test_loss_and_a_train_step_on_a_2x4_mesh_equal_one_device():
+  config = tiny(num_kv_heads=1, dropout_rate=0.1)
+  model = DecoderOnly(config)
   params = init_params(config)
   rng = np.random.default_rng(2)
   tokens = rng.integers(1, 64, (4, 16)).astype(np.int32)
-  weights = (rng.random((4, 16)) > 0.3).astype(np.float32)
-  prefix = (np.arange(16)[None] < np.array([[3], [5], [0], [8]])).astype(np.int32)
+  batch = {"decoder_input_tokens": tokens, "decoder_target_tokens": np.roll(tokens, -1, axis=1),
+           "decoder_loss_weights": (rng.random((4, 16)) > 0.3).astype(np.float32),
+           "decoder_segment_ids": np.repeat([[1] * 10 + [2] * 6], 4, 0).astype(np.int32),
+           "decoder_positions": np.repeat([list(range(10)) + list(range(6))], 4, 0).astype(np.int32),
+           "decoder_causal_attention": (np.arange(16)[None] < np.array([[3], [5], [0], [8]])).astype(np.int32)}
+  optimizer = optax.adafactor(1e-2)
 
-  def loss_fn(p, tok, w, c):
-    out = DecoderOnly(config).apply({"params": p}, tok, decoder_causal_attention=c)
-    return losses.cross_entropy_loss(out[:, :-1], tok[:, 1:], w[:, 1:])[0]
+  def train_step(p, b):
+    def loss_fn(p):
+      out = families.batch_logits(model, p, b, enable_dropout=True, rngs={"dropout": jax.random.key(7)})
+      return losses.cross_entropy_loss(out, b["decoder_target_tokens"], b["decoder_loss_weights"])[0]
+    loss, grads = jax.value_and_grad(loss_fn)(p)
+    updates, _ = optimizer.update(grads, optimizer.init(p), p)
+    return loss, optax.apply_updates(p, updates)
 
-  expected = float(jax.jit(loss_fn)(params, tokens, weights, prefix))
+  expected_loss, expected_params = jax.jit(train_step)(params, batch)
   mesh = partitioning.make_mesh(data=2, model=4)
-  placed = partitioning.place_params(params, DecoderOnly(config), mesh)
-  batch = {k: jax.device_put(v, partitioning.batch_sharding(mesh))
-           for k, v in {"t": tokens, "w": weights, "c": prefix}.items()}
+  placed = partitioning.place_params(params, model, mesh)
+  sharded = {k: jax.device_put(v, partitioning.batch_sharding(mesh)) for k, v in batch.items()}
   with partitioning.mesh_context(mesh):
-    got = float(jax.jit(loss_fn)(placed, batch["t"], batch["w"], batch["c"]))
-  assert got == pytest.approx(expected, rel=1e-5)
+    loss, new_params = jax.jit(train_step)(placed, sharded)
+  assert float(loss) == pytest.approx(float(expected_loss), rel=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5), new_params,
+               expected_params)
+  assert new_params["layers_0"]["mlp"]["wi_0"]["kernel"].sharding.spec[1] == "model"
 
 
 # ---- config, sizes, gin, FLOPs ---------------------------------------------------------------------------

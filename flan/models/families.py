@@ -28,6 +28,32 @@ def family_of(config) -> str:
   raise TypeError(f"not a flan model config: {type(config).__name__}")
 
 
+def model_for(config):
+  """The flax module of a config: flan.models.t5.Transformer or flan.models.decoder.DecoderOnly."""
+  if family_of(config) == "decoder":
+    from flan.models.decoder import DecoderOnly  # pylint: disable=import-outside-toplevel
+    return DecoderOnly(config)
+  from flan.models.t5 import Transformer  # pylint: disable=import-outside-toplevel
+  return Transformer(config)
+
+
+def batch_logits(model, params, batch, *, enable_dropout: bool = False, rngs=None):
+  """float32 logits [batch, length, vocab] of a model batch of either family's features (seqio's names:
+  EncDecFeatureConverter's for T5, DecoderFeatureConverter / PrefixLMFeatureConverter's for the decoder;
+  decoder_causal_attention, when present, is the prefix-LM mask)."""
+  if family_of(model.config) == "decoder":
+    return model.apply({"params": params}, batch["decoder_input_tokens"],
+                       decoder_segment_ids=batch.get("decoder_segment_ids"),
+                       decoder_positions=batch.get("decoder_positions"),
+                       decoder_causal_attention=batch.get("decoder_causal_attention"),
+                       enable_dropout=enable_dropout, rngs=rngs)
+  return model.apply({"params": params}, batch["encoder_input_tokens"], batch["decoder_input_tokens"],
+                     encoder_segment_ids=batch.get("encoder_segment_ids"),
+                     decoder_segment_ids=batch.get("decoder_segment_ids"),
+                     encoder_positions=batch.get("encoder_positions"),
+                     decoder_positions=batch.get("decoder_positions"), enable_dropout=enable_dropout, rngs=rngs)
+
+
 def _checkpoint_directory(path: pathlib.Path) -> pathlib.Path:
   return path.parent if path.is_file() else path
 
