@@ -74,8 +74,9 @@ def run(config: RunConfig, stream=sys.stdout):
 def run_steps(session):
   """The step loop, from the session's state to num_steps (or a SIGTERM)."""
   config, result = session.config, _result(session, session.start_step)
-  if session.start_step >= config.num_steps:
-    session.say(f"already at step {session.start_step} >= num_steps {config.num_steps}; nothing to do")
+  if session.start_step >= config.final_step:
+    session.say(f"already at step {session.start_step} >= {config.final_step} (step_offset + num_steps); "
+                "nothing to do")
     return result
   session_lib.write_run_files(config.model_dir, session.data)
   host_batch = session.next_batch()
@@ -86,11 +87,11 @@ def run_steps(session):
       session.state, device_metrics = compiled(session.state, _global(session, host_batch))
       step += 1
       session.logger.submit(step, device_metrics, metrics_lib.batch_token_counts(host_batch))
-      done, stop = step >= config.num_steps, preemption.agreed(step)
+      done, stop = step >= config.final_step, preemption.agreed(step)
       if step % config.checkpoint_every == 0 or done or stop:
         session.logger.flush()  # a non-finite loss raises here, before anything is saved
         save_checkpoint(session)
-      if session.evaluator is not None and (step % config.eval_every == 0 or done):
+      if session.evaluators and (step % config.eval_every == 0 or done):
         evaluate(session, step)
       if stop and not done:
         session.say(f"SIGTERM received: saved step {step}, exiting")
@@ -122,10 +123,18 @@ def _compile(session, host_batch):
 
 
 def evaluate(session, step):
+  """Every evaluator's scores, logged; a new best benchmark score keeps this step's state apart."""
   session.logger.flush()
-  results = session.evaluator.evaluate(session.state.params)
+  results = {}
+  for evaluator in session.evaluators:
+    results.update(evaluator(session.state.params))
   session.logger.event(step, results, "eval step %d: %s" % (step, ", ".join(
       f"{k} {v:.4f}" for k, v in results.items())))
+  if session.best is not None and session.best.is_better(results):
+    seconds = session.best.keep(session.state, session.iterator.get_state())
+    session.best.record.update(step, results)
+    session.logger.event(step, {"best_checkpoint_save_s": seconds},
+                         f"best {session.best.key} so far: kept step {step} in {session.best.directory}")
   session.logger.reset_clock()
 
 

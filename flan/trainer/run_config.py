@@ -20,6 +20,7 @@ from flan.models.config import T5Config
 
 DEFAULT_FEATURE_LENGTHS = {"inputs": 2048, "targets": 512}
 MODEL_CONFIG_TYPES = (T5Config,)
+BENCHMARK_DIR_KEYS = ("data_dir", "mmlu_dir", "bbh_dir", "tydiqa_dir", "mgsm_dir", "mmlu_cot_prompts")
 
 
 @gin.configurable("train", denylist=["num_devices", "process_count"])
@@ -55,6 +56,11 @@ class RunConfig:
   eval_tasks: Tuple[str, ...] = ()
   eval_batches: int = 4
   eval_predictions: int = 0
+  eval_benchmarks: str = ""
+  eval_benchmark_dir: Any = None  # the folder holding mmlu/ bbh/ ..., or {"mmlu_dir": ..., "bbh_dir": ...}
+  eval_benchmark_prompts: int = 200
+  init_optimizer_state: bool = False
+  step_offset: int = 0
   num_devices: Optional[int] = None
   process_count: Optional[int] = None
   # Derived in __post_init__ (not settable).
@@ -83,6 +89,11 @@ class RunConfig:
     _check_batch(self.batch_size, self.num_microbatches, mesh_shape, self.process_count)
     object.__setattr__(self, "rows_per_host", self.batch_size // self.process_count)
     object.__setattr__(self, "microbatch_size", self.batch_size // self.num_microbatches)
+
+  @property
+  def final_step(self) -> int:
+    """The step the run ends at: it starts at step_offset (T5X numbering continues the pretraining step)."""
+    return self.step_offset + self.num_steps
 
   @property
   def data_parallel_size(self) -> int:
@@ -120,13 +131,23 @@ def _is_int(value):
 
 def _check_counts(run):
   for name in ("num_steps", "checkpoint_every", "eval_every", "log_every", "eval_batches", "eval_predictions",
-               "keep_checkpoints"):
+               "keep_checkpoints", "eval_benchmark_prompts", "step_offset"):
     value = getattr(run, name)
     if not _is_int(value) or value < 0:
       raise ConfigError(f"train.{name} must be an int >= 0, got {value!r}")
   for name in ("checkpoint_every", "log_every"):
     if getattr(run, name) == 0:
       raise ConfigError(f"train.{name} must be >= 1")
+  if run.eval_benchmarks and not (run.eval_every and run.eval_benchmark_dir and run.eval_benchmark_prompts):
+    raise ConfigError("train.eval_benchmarks needs train.eval_every >= 1, train.eval_benchmark_dir (the folder "
+                      "holding mmlu/ bbh/ ...) and train.eval_benchmark_prompts >= 1")
+  if isinstance(run.eval_benchmark_dir, Mapping):
+    unknown = sorted(set(run.eval_benchmark_dir) - set(BENCHMARK_DIR_KEYS))
+    if unknown:
+      raise ConfigError(f"train.eval_benchmark_dir: unknown keys {unknown}; use {BENCHMARK_DIR_KEYS}")
+  if run.init_optimizer_state and not run.init_checkpoint:
+    raise ConfigError("train.init_optimizer_state needs train.init_checkpoint (a T5X checkpoint with Adafactor "
+                      "state)")
   if run.keep_checkpoints == 0:
     raise ConfigError("train.keep_checkpoints must be >= 1 (the final checkpoint is always kept; 1 keeps "
                       "only the latest)")

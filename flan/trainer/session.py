@@ -3,7 +3,7 @@ from an initial checkpoint, or random), the data iterator positioned to continue
 import dataclasses
 import os
 import shutil
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Mapping, Optional
 
 import gin
 import jax
@@ -29,7 +29,8 @@ class TrainSession:
   checkpointer: checkpoints_lib.Checkpointer
   iterator: Any
   logger: metrics_lib.MetricsLogger
-  evaluator: Optional[Any]
+  evaluators: List[Callable[[Any], dict]]  # params -> {name: score}
+  best: Optional[Any]  # flan.trainer.best_checkpoint.BestCheckpoint when benchmarks are evaluated
   state: Any
   start_step: int
   say: Callable[[str], None]
@@ -81,9 +82,10 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
       model_dir, model_config=config.model_config, batch_size=config.batch_size,
       input_length=config.feature_lengths["inputs"], target_length=config.feature_lengths["targets"],
       log_every=config.log_every, stream=stream)
-  evaluator = make_evaluator(config, program, data)
+  evaluators, best = make_evaluators(config, program, data)
   return TrainSession(config=config, program=program, data=data, checkpointer=checkpointer, iterator=iterator,
-                      logger=logger, evaluator=evaluator, state=state, start_step=start_step, say=say)
+                      logger=logger, evaluators=evaluators, best=best, state=state, start_step=start_step,
+                      say=say)
 
 
 def restore_or_initialize(config, program, data, checkpointer, say):
@@ -97,16 +99,45 @@ def restore_or_initialize(config, program, data, checkpointer, say):
   try:
     if config.init_checkpoint:
       params = load_initial_params(config.init_checkpoint, config.model_config)
-      state = state_lib.create_train_state(program.model, program.tx, program.state_shardings, params=params)
+      state = state_lib.create_train_state(program.model, program.tx, program.state_shardings, params=params,
+                                           step=config.step_offset)
       say(f"initialized parameters from {config.init_checkpoint}")
+      if config.init_optimizer_state:
+        state = with_t5x_optimizer_state(state, config, program, say)
     else:
       state = state_lib.create_train_state(program.model, program.tx, program.state_shardings,
-                                           seed=config.init_seed)
+                                           seed=config.init_seed, step=config.step_offset)
       say(f"initialized parameters at random (seed {config.init_seed})")
   except BaseException:
     close_iterator(iterator)
     raise
   return state, iterator
+
+
+def with_t5x_optimizer_state(state, config, program, say):
+  """`state` with Adafactor's statistics and count from the T5X init checkpoint, so the finetune continues
+  as T5X would (Adafactor's second-moment decay depends on its step count)."""
+  from flan.models import t5x  # pylint: disable=import-outside-toplevel  # reads T5X files only when asked
+  settings = optimizer_settings("factored", "min_dim_size_to_factor")
+  t5x_step, factored = t5x.import_t5x_optimizer_state(config.init_checkpoint, config.model_config, **settings)
+  opt_state = t5x.with_factored_state(jax.device_get(state.opt_state), factored)
+  opt_state = jax.device_put(opt_state, program.state_shardings.opt_state)
+  say(f"restored Adafactor state (step {t5x_step}) from {config.init_checkpoint}")
+  return state.replace(opt_state=opt_state)
+
+
+def optimizer_settings(*names):
+  """make_optimizer's values of `names`: gin's bindings, else its defaults."""
+  import inspect  # pylint: disable=import-outside-toplevel
+  from flan.trainer import optimizer as optimizer_lib  # pylint: disable=import-outside-toplevel
+  defaults = inspect.signature(optimizer_lib.make_optimizer).parameters
+  settings = {}
+  for name in names:
+    try:
+      settings[name] = gin.query_parameter(f"make_optimizer.{name}")
+    except ValueError:
+      settings[name] = defaults[name].default
+  return settings
 
 
 def resume(checkpointer, abstract_state, make_iterator, *, data_seed, allow_data_restart, say):
@@ -160,15 +191,33 @@ def describe_model(program, say):
     say(partitioning.describe_shardings(program.abstract_state.params, program.state_shardings.params))
 
 
-def make_evaluator(config, program, data):
-  if not (config.eval_tasks and config.eval_every):
-    return None
-  from flan.trainer import evaluation  # pylint: disable=import-outside-toplevel  # only runs that evaluate
+def make_evaluators(config, program, data):
+  """([params -> scores] for the eval tasks and the held-out benchmarks configured, the best-checkpoint
+  keeper or None)."""
+  evaluators, best = [], None
+  if not config.eval_every:
+    return evaluators, best
   tokenizer = None
-  if config.eval_predictions and data.vocabulary_file:
+  if (config.eval_predictions or config.eval_benchmarks) and data.vocabulary_file:
     from flan.models.tokenizer import Tokenizer  # pylint: disable=import-outside-toplevel
     tokenizer = Tokenizer(data.vocabulary_file)
-  return evaluation.Evaluator(config, program, data, tokenizer=tokenizer)
+  if config.eval_tasks:
+    from flan.trainer import evaluation  # pylint: disable=import-outside-toplevel  # only runs that evaluate
+    evaluators.append(evaluation.Evaluator(config, program, data, tokenizer=tokenizer).evaluate)
+  if config.eval_benchmarks:
+    if tokenizer is None:
+      raise ConfigError("train.eval_benchmarks needs the vocabulary of a real mixture (train.mixture), not "
+                        "synthetic data")
+    from flan.evaluation import in_training  # pylint: disable=import-outside-toplevel  # only when asked
+    from flan.trainer import best_checkpoint  # pylint: disable=import-outside-toplevel
+    where = config.eval_benchmark_dir
+    where = dict(where) if isinstance(where, Mapping) else {"data_dir": where}
+    benchmarks = in_training.BenchmarkEvaluator(
+        config.model_config, tokenizer, benchmarks=config.eval_benchmarks, num_prompts=config.eval_benchmark_prompts,
+        seed=config.data_seed, max_input_length=config.feature_lengths["inputs"], **where)
+    evaluators.append(lambda params: benchmarks.evaluate(params, mesh=program.mesh, rules=program.rules))
+    best = best_checkpoint.BestCheckpoint(config.model_dir, config.model_config, data.vocabulary_file)
+  return evaluators, best
 
 
 def write_run_files(model_dir, data):
