@@ -7,9 +7,10 @@ with `tfds build NAME` (samsum, xsum and the WMT pairs need a manual download, s
 
 As in the Flan Collection: RTE appears once (super_glue_rte; GLUE's RTE is the same data), the two
 directions of a translation pair share one capped rate (RATE_GROUPS), and xsum is here (it belongs to
-Flan 2021, not T0-SF). Not registered yet, although TFDS has builders for most of them: gem common_gen,
-e2e_nlg and wiki_lingua, para_crawl, quac, lambada, unified_qa, newsroom, opinion_abstracts idebate,
-story_cloze, and the derived true_case / fix_punct / word_segment tasks.
+Flan 2021, not T0-SF). flan2021_more.py adds gem common_gen, e2e_nlg and wiki_lingua, para_crawl en-es,
+quac, unified_qa science, opinion_abstracts idebate and newsroom. Not registered: lambada (a last-word
+task no template family here fits), story_cloze (no train split), and FLAN's derived true_case /
+fix_punct / word_segment tasks.
 """
 import tensorflow as tf
 
@@ -18,6 +19,7 @@ from flan.data import registration
 from flan.data.registration import DatasetSpec
 from flan.data.sources import tfds_source
 from flan.data.tfds_fields import choice_fields, choose, first, has_label, join, options_and_answer
+from flan.mixtures import flan2021_more
 
 MIXTURE = "flan2022_muffin"
 CAP = rates.CAPS["muffin"]
@@ -223,7 +225,7 @@ def _specs() -> list[DatasetSpec]:
   for lang in ("cs", "de", "fi", "ro", "ru", "tr"):
     add(f"wmt16_translate_{lang}_en", f"wmt16_translate/{lang}-en:1.0.0", "translation", _translation(lang, "en"))
     add(f"wmt16_translate_en_{lang}", f"wmt16_translate/{lang}-en:1.0.0", "translation", _translation("en", lang))
-  return specs
+  return specs + flan2021_more.specs()
 
 
 # Datasets that share one capped rate: the two directions of each translation pair.

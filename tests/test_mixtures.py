@@ -87,7 +87,7 @@ def test_flan2022_collection_registers_without_data():
   muffin = seqio.get_mixture_or_task("flan2022_muffin")
   assert len(muffin.tasks) >= 200 and len({t.name.split(":")[0] for t in muffin.tasks}) >= 60
   assert "niv2:zs" in {t.name for t in seqio.get_mixture_or_task("flan2022_niv2").tasks}
-  assert flan2022.MIXTURES == ["flan2022_a", "flan2022_b", "flan2022"]
+  assert flan2022.MIXTURES == ["flan2022_a", "flan2022_b", "flan2022", "flan2022_c"]
   with pytest.raises(RuntimeError, match="cannot count the 'train' examples of task"):
     rates.num_train_examples(seqio.get_mixture_or_task("wmt16_translate_ro_en:zs"))  # not downloaded here
 

@@ -25,8 +25,9 @@ from flan.data import registration
 
 EPOCH_FLAG = 10.0
 # flan2022 mixtures and the proportion set each uses (None: the one chosen in gin).
-FLAN2022_MIXTURES = {"flan2022": None, "flan2022_a": "A", "flan2022_b": "B"}
-PROPORTION_SOURCES = {"A": "Longpre et al. 2023 (Flan Collection)", "B": "Chung et al. 2022 (final Flan-T5 mixture)"}
+FLAN2022_MIXTURES = {"flan2022": None, "flan2022_a": "A", "flan2022_b": "B", "flan2022_c": "C"}
+PROPORTION_SOURCES = {"A": "Longpre et al. 2023 (Flan Collection)", "B": "Chung et al. 2022 (final Flan-T5 mixture)",
+                      "C": "google-research/FLAN flan/v2 mixtures.py DEFAULT_MIXTURE_RATES"}
 VARIANT_KEYS = ("zs", "fs", "opt", "noopt", "cot", "inverted")
 
 
@@ -114,7 +115,8 @@ def _structure(name: str):
   if name in FLAN2022_MIXTURES:
     from flan.mixtures import flan2022  # pylint: disable=import-outside-toplevel
     chosen = _proportion_set(name)
-    subs = {key: seqio.get_mixture_or_task(sub) for key, sub in flan2022.SUBMIXTURES.items()}
+    structure = flan2022.SUBMIXTURES_C if "dialog" in rates.PROPORTIONS[chosen] else flan2022.SUBMIXTURES
+    subs = {key: seqio.get_mixture_or_task(sub) for key, sub in structure.items()}
     return subs, dict(rates.PROPORTIONS[chosen]), chosen
   return {name: mixture}, {name: 100.0}, None
 

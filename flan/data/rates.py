@@ -16,11 +16,15 @@ import seqio
 from flan.data import names as names_lib
 
 # Per-task example caps of the Flan 2022 submixtures (Longpre et al. 2023, Section 3 / Table 3).
-CAPS = {"muffin": 30_000, "t0sf": 20_000, "niv2": 5_000, "cot": 100_000}
+CAPS = {"muffin": 30_000, "t0sf": 20_000, "niv2": 5_000, "cot": 100_000,
+        "dialog": 200_000}  # dialog: DEFAULT_MIXTURE_MAX_EXAMPLES of google-research/FLAN flan/v2 mixtures.py
 # Submixture proportions (percent): A = Flan 2022 paper, B = the final Flan-T5 mixture (Chung et al. 2022).
 PROPORTIONS = {
     "A": {"muffin": 52.0, "t0sf": 15.0, "niv2": 30.0, "cot": 3.0},
     "B": {"muffin": 46.0, "t0sf": 27.9, "niv2": 24.2, "cot": 1.8},
+    # C = DEFAULT_MIXTURE_RATES of google-research/FLAN flan/v2 mixtures.py (FLAN 4, T0 3, CoT 1, NIv2 1,
+    # Dialog 1), the only set with FLAN's fifth submixture, dialog.
+    "C": {"muffin": 40.0, "t0sf": 30.0, "niv2": 10.0, "cot": 10.0, "dialog": 10.0},
 }
 INVERTED_SHARE = 0.3
 
@@ -118,6 +122,10 @@ def weighted_rates(submixtures: Mapping[str, Sequence[tuple[str, Rate]]],
       weight = weights()
       if sub not in weight:
         raise ValueError(f"proportions {dict(weight)} have no weight for submixture {sub!r}")
+      extra = sorted(set(weight) - set(submixtures))
+      if extra:
+        raise ValueError(f"proportions {dict(weight)} give weight to {extra}, which this mixture does not hold "
+                         f"(its submixtures: {sorted(submixtures)}); use a mixture with them (e.g. flan2022_c)")
       sub_total = total(sub)
       return weight[sub] * task_rate(task) / sub_total if sub_total else 0.0
     return rate

@@ -67,6 +67,18 @@ TRAIN: dict[str, Recorded] = {
         "wmt14_translate_fr_en", "wmt14_translate_en_fr",
         *(f"wmt16_translate_{a}_{b}" for lang in ("cs", "de", "fi", "ro", "ru", "tr")
           for a, b in ((lang, "en"), ("en", lang))))},
+    # Flan 2021 datasets added from TFDS builders (mixtures/flan2021_more.py)
+    "common_gen": Recorded(67_389, T0),
+    "e2e_nlg": Recorded(33_525, PUBLISHED),
+    "wiki_lingua_english_en": Recorded(30_000, LOWER, at_least=True),
+    "para_crawl_enes": Recorded(30_000, LOWER, at_least=True),
+    "quac": Recorded(83_568, PUBLISHED),
+    "unified_qa_science_inst": Recorded(605, PUBLISHED),
+    "opinion_abstracts_idebate": Recorded(2_259, PUBLISHED),
+    "newsroom": Recorded(995_041, PUBLISHED),
+    # Dialog
+    "wiki_dialog": Recorded(200_000, LOWER, at_least=True),
+    "qrecc": Recorded(63_501, PUBLISHED),
     # Chain of thought
     "cot_aqua": Recorded(2_728, COT), "cot_creak": Recorded(6_915, COT), "cot_ecqa": Recorded(7_112, COT),
     "cot_gsm8k": Recorded(7_473, COT), "cot_qasc": Recorded(1_084, COT),
