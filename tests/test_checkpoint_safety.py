@@ -99,6 +99,23 @@ def test_a_failed_background_write_is_reported_at_the_next_check_with_the_last_g
   assert _steps(tmp_path / "run") == [1]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_full_disk_during_training_stops_the_run_naming_the_step_and_the_last_good_one(tmp_path, monkeypatch):
+  save_json = json_checkpoint_handler.JsonCheckpointHandler._save_fn
+
+  async def full_from_step_4(self, item, directory):
+    if "checkpoints/4." in str(directory):
+      raise OSError(errno.ENOSPC, "No space left on device", str(directory / "metadata"))
+    return await save_json(self, item, directory)
+
+  monkeypatch.setattr(json_checkpoint_handler.JsonCheckpointHandler, "_save_fn", full_from_step_4)
+  with pytest.raises(EnvironmentProblem, match=r"writing checkpoint step 4 .*No space left on device.*the last "
+                                               r"checkpoint written is step 2"):
+    _train(tmp_path / "run", 8, checkpoint_every=2)
+  monkeypatch.undo()
+  assert _steps(tmp_path / "run") == [2]
+
+
 def test_a_failed_synchronous_write_names_the_path(tmp_path, monkeypatch):
   checkpointer = checkpoints.Checkpointer(tmp_path / "run", use_async=False)
 

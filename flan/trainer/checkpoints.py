@@ -109,6 +109,7 @@ class Checkpointer:
     self._in_flight = None  # (step, when its save returned) of the last save not yet waited for
     self._written_at = None  # when the background write in flight finished (set by orbax's thread)
     self._finished_write = None  # (step, background seconds) of the last write waited for, not yet taken
+    self._failed = None  # the EnvironmentProblem of a failed write, once reported
     steps = self.all_steps()
     self.last_written_step = steps[-1] if steps else None
     self._quiet = None if debug_enabled() else _OneLineOrbaxErrors()
@@ -132,6 +133,13 @@ class Checkpointer:
     return EnvironmentProblem(f"writing checkpoint step {step} to {os.path.join(self.directory, str(step))} "
                               f"failed: {describe_os_error(os_error)}; {last}; stopping")
 
+  def _raise_write_failed(self, step, error):
+    failure = self._write_failed(step, error)
+    if failure is error:
+      raise error
+    self._failed = failure
+    raise failure from error
+
   def save(self, state, *, iterator_state, model_config, gin_config="", force=True):
     """Starts saving `state` at its step; returns the step. Arrays are written in the background.
     Raises EnvironmentProblem when the previous write or this one fails."""
@@ -148,7 +156,7 @@ class Checkpointer:
     try:
       self.manager.save(step, args=args, force=force)
     except Exception as error:  # pylint: disable=broad-except
-      raise self._write_failed(step, error) from error
+      self._raise_write_failed(step, error)
     returned = time.perf_counter()
     self.last_start_s = returned - started
     self.seconds_blocked += self.last_start_s
@@ -167,12 +175,14 @@ class Checkpointer:
     """Blocks until the save in flight (if any) is written; returns the seconds blocked. Raises
     EnvironmentProblem when that write failed."""
     started = time.perf_counter()
+    if self._failed is not None:  # reported once; orbax would re-raise the same failure on every wait
+      return 0.0
     try:
       self.manager.wait_until_finished()
     except Exception as error:  # pylint: disable=broad-except
       step = self._in_flight[0] if self._in_flight is not None else "?"
       self._in_flight = None
-      raise self._write_failed(step, error) from error
+      self._raise_write_failed(step, error)
     finished = time.perf_counter()
     if self._in_flight is not None:
       step, returned = self._in_flight
@@ -182,9 +192,10 @@ class Checkpointer:
         self._finished_write = (step, max(0.0, self._written_at - returned))
       if self.use_async and self._written_at is None and step not in self.manager.all_steps():
         self._in_flight = None  # orbax logged the failure of this step's finalization and dropped it
-        raise EnvironmentProblem(f"writing checkpoint step {step} to {os.path.join(self.directory, str(step))} "
-                                 f"did not complete (see the log above); the last checkpoint written is step "
-                                 f"{self.last_written_step}; stopping")
+        self._failed = EnvironmentProblem(
+            f"writing checkpoint step {step} to {os.path.join(self.directory, str(step))} did not complete (see "
+            f"the log above); the last checkpoint written is step {self.last_written_step}; stopping")
+        raise self._failed
       self.last_written_step = step
       self._in_flight = None
     self.seconds_blocked += finished - started
@@ -202,8 +213,13 @@ class Checkpointer:
     try:
       self.wait()
     finally:
-      self.manager.close()
-      if self._quiet is not None:
+      try:
+        self.manager.close()
+      except Exception:  # pylint: disable=broad-except
+        if self._failed is None:
+          raise
+      # after a failed write orbax's leftover threads still log at interpreter exit: keep those short too
+      if self._quiet is not None and self._failed is None:
         logging.getLogger("absl").removeFilter(self._quiet)
 
   def restore_latest(self, abstract_state):
