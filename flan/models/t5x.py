@@ -167,7 +167,10 @@ def _expected_statistics(config: T5Config, factored: bool, min_dim_size_to_facto
   from flan.models.t5 import Transformer  # pylint: disable=import-outside-toplevel
   from flan.partitioning import abstract_boxed_params  # pylint: disable=import-outside-toplevel
   import flax.linen as nn  # pylint: disable=import-outside-toplevel
-  params = nn.unbox(abstract_boxed_params(Transformer(config)))
+  # The boxes' values, without the sharding constraint nn.unbox adds under a mesh's logical rules.
+  params = jax.tree.map(lambda x: x.value if isinstance(x, nn.Partitioned) else x,
+                        abstract_boxed_params(Transformer(config)),
+                        is_leaf=lambda x: isinstance(x, nn.Partitioned))
   transform = optax.scale_by_factored_rms(factored=factored, min_dim_size_to_factor=min_dim_size_to_factor)
   return params, jax.eval_shape(transform.init, params)
 
