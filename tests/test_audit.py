@@ -80,3 +80,10 @@ def test_list_shows_the_193_t0_sf_prompt_tasks(capsys):
   assert cli.main(["list", "--filter", "p3_*"]) == 0
   lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("task ")]
   assert len(lines) == 193 and "task     p3_cos_e_v1.11_i_think  [train,validation]" in lines
+
+
+def test_markdown_summary_is_the_readme_table(report_b):
+  lines = audit.markdown_summary(report_b)
+  assert lines[0].startswith("| submixture | paper % | ours % |")
+  assert any(line.startswith("| muffin | 46.0 | 46.0") for line in lines)
+  assert any(line.startswith("| niv2 | niv2 | - | 24.22 |") for line in lines)

@@ -267,3 +267,24 @@ def format_report(report: dict) -> list[str]:
   out += [f"  {rule['name']}: {rule['pattern']} ({rule['reason']}; {rule['source']})" for rule in report["heldout_rules"]]
   out += [f"warning: {w}" for w in report["warnings"]]
   return out
+
+
+def markdown_summary(report: dict, top: int = 12) -> list[str]:
+  """A markdown table of the submixtures and the datasets with the largest shares (for the README)."""
+  out = [f"| submixture | paper % | ours % | datasets | tasks | examples (known) |", "|---|---:|---:|---:|---:|---:|"]
+  for sub in report["submixtures"]:
+    unknown = f" (+{sub['datasets_without_count']} without a count)" if sub["datasets_without_count"] else ""
+    out.append(f"| {sub['submixture']} | {sub['configured']:.1f} | {sub['ours']:.2f} | {sub['datasets']} | "
+               f"{sub['tasks']} | {sub['examples']:,}{unknown} |")
+  rows = sorted((r for r in report["datasets"] if r["share_of_mixture"] is not None),
+                key=lambda r: -r["share_of_mixture"])[:top]
+  out += ["", "| dataset | submixture | examples | % of mixture | expected epochs |", "|---|---|---:|---:|---:|"]
+  for row in rows:
+    examples = "-" if row["examples"] is None else f"{'>=' if row['at_least'] else ''}{row['examples']:,}"
+    epochs = "-" if row["epochs"] is None else f"{'<=' if row['at_least'] else ''}{row['epochs']:.2f}"
+    out.append(f"| {row['dataset']} | {row['submixture']} | {examples} | {100 * row['share_of_mixture']:.2f} | "
+               f"{epochs} |")
+  shares = report["variant_shares"]
+  out += ["", "Variant shares (of the examples with a known share): " +
+          ", ".join(f"{k} {100 * shares[k]:.1f}%" for k in VARIANT_KEYS) + "."]
+  return out
