@@ -17,9 +17,10 @@ difference from the paper's. --compare_to=flan-t5-xl puts the paper's Table 5 nu
 OUT/report.html and OUT/report.png.
 """
 import argparse
-import inspect
+import dataclasses
 import pathlib
 import sys
+from typing import Any, Optional
 
 import gin
 
@@ -97,27 +98,52 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
 
 
 @gin.configurable("evaluate")
-def evaluate_settings(benchmarks="all", data_dir=None, mmlu_dir=None, bbh_dir=None, tydiqa_dir=None,
-                      mgsm_dir=None, mmlu_cot_prompts=None, mgsm_exemplars=None, checkpoint=None,
-                      spiece_model=None, predictions=None, output_dir=None, export_prompts=None, model_name=None,
-                      max_per_subset=None, num_samples=1, batch_size=8, method="greedy", direct_decode_length=64,
-                      cot_decode_length=256, max_input_length=2048, temperature=0.7, top_k=40, top_p=1.0,
-                      beam_size=4, model_parallel=0, random_scores=None, mmlu_split="test", mgsm_languages=None,
-                      tydiqa_languages=None, compare_to=None):
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
   """flan-eval's settings: gin parameters evaluate.NAME, each also the flag --NAME."""
-  return dict(locals())
+  benchmarks: str = "all"
+  data_dir: Optional[str] = None
+  mmlu_dir: Optional[str] = None
+  bbh_dir: Optional[str] = None
+  tydiqa_dir: Optional[str] = None
+  mgsm_dir: Optional[str] = None
+  mmlu_cot_prompts: Optional[str] = None
+  mgsm_exemplars: Optional[str] = None
+  checkpoint: Optional[str] = None
+  spiece_model: Optional[str] = None
+  predictions: Optional[str] = None
+  output_dir: Optional[str] = None
+  export_prompts: Optional[str] = None
+  model_name: Optional[str] = None
+  max_per_subset: Optional[int] = None
+  num_samples: int = 1
+  batch_size: int = 8
+  method: str = "greedy"
+  direct_decode_length: int = 64
+  cot_decode_length: int = 256
+  max_input_length: int = 2048
+  temperature: float = 0.7
+  top_k: int = 40
+  top_p: float = 1.0
+  beam_size: int = 4
+  model_parallel: int = 0
+  random_scores: Any = None
+  mmlu_split: str = "test"
+  mgsm_languages: Any = None
+  tydiqa_languages: Any = None
+  compare_to: Optional[str] = None
 
 
 def evaluate(**overrides):
   """Builds the prompts and exports, decodes or scores them; returns the results dict (or None).
 
-  Takes the gin settings (evaluate_settings), overridden by keyword arguments of the same names.
+  Takes the gin settings (EvalSettings), overridden by keyword arguments of the same names.
   """
-  unknown = sorted(set(overrides) - set(inspect.signature(evaluate_settings).parameters))
+  names = {field.name for field in dataclasses.fields(EvalSettings)}
+  unknown = sorted(set(overrides) - names)
   if unknown:
     raise TypeError(f"evaluate() got unknown settings {unknown}")
-  settings = {**evaluate_settings(), **overrides}
-  return _evaluate(**settings)
+  return _evaluate(**dataclasses.asdict(EvalSettings(**overrides)))
 
 
 def _evaluate(benchmarks, data_dir, mmlu_dir, bbh_dir, tydiqa_dir, mgsm_dir, mmlu_cot_prompts, mgsm_exemplars,
