@@ -9,6 +9,8 @@ EOS included) or "prediction" (decoded text).
 
 Inputs longer than --max_input_length tokens (EOS included; default 2048, the Flan-T5 finetuning input
 length) keep their last tokens (a few-shot prompt loses its oldest exemplars); the log says how many were cut.
+A target longer than --max_target_length (default 512) is an error in score mode: a cut target would be
+scored as another text.
 The output is written only when every row is done, all at once (never a partial file), and its location is
 checked before any work. A flan model directory whose latest checkpoint cannot be read is used at its previous
 step, with a warning.
@@ -26,6 +28,7 @@ from flan.errors import InputError, run_command
 
 log = logging.getLogger("flan.infer")
 DEFAULT_MAX_INPUT_LENGTH = 2048
+DEFAULT_MAX_TARGET_LENGTH = 512  # the Flan-T5 finetuning target length
 
 
 def read_rows(path: pathlib.Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[int]]:
@@ -78,6 +81,8 @@ def parse_args(argv):
   parser.add_argument("--batch_size", type=_positive_int, default=8)
   parser.add_argument("--max_input_length", type=_positive_int, default=DEFAULT_MAX_INPUT_LENGTH,
                       help="longer inputs keep their last tokens (EOS included)")
+  parser.add_argument("--max_target_length", type=_positive_int, default=DEFAULT_MAX_TARGET_LENGTH,
+                      help="score mode: a longer target (EOS included) is an error, never cut")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="activation dtype (parameters stay float32)")
   parser.add_argument("--model_parallel", type=_non_negative_int, default=0,
@@ -127,8 +132,10 @@ def truncated_inputs(tokenizer, texts: list[str], max_length: int) -> tuple[list
   return encoded, cut
 
 
-def run_model(args, config, params, tokenizer, rows: list[dict[str, Any]]) -> tuple[list[Any], int]:
-  """(one score or prediction per row, how many inputs were truncated): the one model call of flan-infer."""
+def run_model(args, config, params, tokenizer, rows: list[dict[str, Any]],
+              lines: list[int]) -> tuple[list[Any], int]:
+  """(one score or prediction per row, how many inputs were truncated): the one model call of flan-infer.
+  `lines` are the rows' line numbers in args.input, for errors."""
   mesh = None
   if args.model_parallel:
     from flan import partitioning  # pylint: disable=import-outside-toplevel
@@ -137,6 +144,11 @@ def run_model(args, config, params, tokenizer, rows: list[dict[str, Any]]) -> tu
   if args.mode == "score":
     from flan.models.scoring import score_tokens  # pylint: disable=import-outside-toplevel
     targets = [list(ids) + [tokenizer.eos_id] for ids in tokenizer.encode_batch([r["targets"] for r in rows])]
+    too_long = [i for i, ids in enumerate(targets) if len(ids) > args.max_target_length]
+    if too_long:
+      raise InputError(f"{args.input}:{lines[too_long[0]]}: the target has {len(targets[too_long[0]])} tokens, more "
+                       f"than --max_target_length={args.max_target_length} ({len(too_long)} such rows); a cut "
+                       "target would get the score of another text: raise the limit or shorten the targets")
     return [float(v) for v in score_tokens(config, params, inputs, targets, batch_size=args.batch_size,
                                            mesh=mesh)], cut
   try:
@@ -166,7 +178,7 @@ def run(args) -> int:
   config, params, tokenizer = load_model(args.checkpoint, args.vocab)
   config = config.replace(dtype=args.dtype, dropout_rate=0.0)
   start = time.perf_counter()
-  values, cut = run_model(args, config, params, tokenizer, rows)
+  values, cut = run_model(args, config, params, tokenizer, rows, lines)
   if cut:
     log.warning("%d of %d inputs were longer than --max_input_length=%d tokens and keep their last %d",
                 cut, len(rows), args.max_input_length, args.max_input_length)

@@ -331,3 +331,13 @@ def test_convert_refuses_a_shard_size_that_is_not_positive(tmp_path, capsys, val
   with pytest.raises(SystemExit) as raised:
     convert.main(["--from", str(V11), "--to_hf", str(tmp_path / "out"), "--max_shard_gb", value])
   assert raised.value.code == 2 and "--max_shard_gb" in capsys.readouterr().err
+
+
+def test_the_model_layer_reads_flan_checkpoints_without_importing_the_trainer():
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  code = ("import sys, flan.models.pretrained, flan.native_checkpoint; "
+          "print(sorted(m for m in sys.modules if m.startswith('flan.trainer')))")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=pathlib.Path(__file__).resolve().parents[1])
+  assert result.stdout.strip() == "[]"

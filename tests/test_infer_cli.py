@@ -214,3 +214,16 @@ def test_a_flan_model_dir_with_a_corrupt_latest_step_uses_the_previous_one(paths
   assert infer.main(args + ["--checkpoint", str(model_dir / "checkpoints" / "2"),
                             "--output", str(tmp_path / "step2.jsonl")]) == 2
   assert "no readable checkpoint step" in capsys.readouterr().err
+
+
+def test_a_target_longer_than_the_limit_is_refused_not_cut(hf_dir, paths, tmp_path, capsys):
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  lengths = [len(Tokenizer(paths["vocab"]).encode(r["targets"])) + 1 for r in ROWS]
+  limit = min(lengths)
+  first_too_long = next(i for i, n in enumerate(lengths) if n > limit)
+  assert infer.main(["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source),
+                     "--output", str(tmp_path / "out.jsonl"), "--max_target_length", str(limit)]) == 2
+  err = capsys.readouterr().err
+  assert f"{source}:{first_too_long + 1}: the target has {lengths[first_too_long]} tokens" in err
+  assert f"--max_target_length={limit}" in err
+  assert not (tmp_path / "out.jsonl").exists()
