@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from flan import jsonl
-from flan.errors import InputError, run_command
+from flan.errors import InputError, UserError, run_command
 
 log = logging.getLogger("flan.infer")
 DEFAULT_MAX_INPUT_LENGTH = 2048
@@ -68,6 +68,26 @@ def _non_negative_int(text: str) -> int:
   return value
 
 
+def _non_negative_float(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
+  if not value >= 0:
+    raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+  return value
+
+
+def _probability(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
+  if not 0.0 < value <= 1.0:
+    raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+  return value
+
+
 def parse_args(argv):
   parser = argparse.ArgumentParser(prog="flan-infer", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,9 +111,9 @@ def parse_args(argv):
   predict = parser.add_argument_group("predict")
   predict.add_argument("--method", choices=("greedy", "sample", "beam"), default="greedy")
   predict.add_argument("--max_decode_length", type=_positive_int, default=64)
-  predict.add_argument("--temperature", type=float, default=1.0)
+  predict.add_argument("--temperature", type=_non_negative_float, default=1.0)
   predict.add_argument("--top_k", type=_non_negative_int, default=0)
-  predict.add_argument("--top_p", type=float, default=1.0)
+  predict.add_argument("--top_p", type=_probability, default=1.0)
   predict.add_argument("--beam_size", type=_positive_int, default=4)
   predict.add_argument("--length_penalty", type=float, default=0.6)
   predict.add_argument("--seed", type=int, default=0)
@@ -132,14 +152,24 @@ def truncated_inputs(tokenizer, texts: list[str], max_length: int) -> tuple[list
   return encoded, cut
 
 
-def run_model(args, config, params, tokenizer, rows: list[dict[str, Any]],
-              lines: list[int]) -> tuple[list[Any], int]:
+def make_mesh(args):
+  """The (data, model) mesh of --model_parallel, or None; a size that does not fit the devices or the batch
+  is an InputError naming the flags (checked before any work)."""
+  if not args.model_parallel:
+    return None
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  try:
+    mesh = partitioning.make_mesh(data=-1, model=args.model_parallel)
+    partitioning.check_batch_size(args.batch_size, mesh)
+  except (UserError, ValueError) as e:  # partitioning raises ConfigError or ValueError
+    raise InputError(f"--model_parallel {args.model_parallel} / --batch_size {args.batch_size}: {e}") from e
+  return mesh
+
+
+def run_model(args, config, params, tokenizer, rows: list[dict[str, Any]], lines: list[int],
+              mesh=None) -> tuple[list[Any], int]:
   """(one score or prediction per row, how many inputs were truncated): the one model call of flan-infer.
   `lines` are the rows' line numbers in args.input, for errors."""
-  mesh = None
-  if args.model_parallel:
-    from flan import partitioning  # pylint: disable=import-outside-toplevel
-    mesh = partitioning.make_mesh(data=-1, model=args.model_parallel)
   inputs, cut = truncated_inputs(tokenizer, [r["inputs"] for r in rows], args.max_input_length)
   if args.mode == "score":
     from flan.models.scoring import score_tokens  # pylint: disable=import-outside-toplevel
@@ -173,12 +203,13 @@ def check_paths(args) -> None:
 
 def run(args) -> int:
   check_paths(args)
+  mesh = make_mesh(args)
   required = ("inputs", "targets") if args.mode == "score" else ("inputs",)
   rows, lines = read_rows(args.input, required)
   config, params, tokenizer = load_model(args.checkpoint, args.vocab)
   config = config.replace(dtype=args.dtype, dropout_rate=0.0)
   start = time.perf_counter()
-  values, cut = run_model(args, config, params, tokenizer, rows, lines)
+  values, cut = run_model(args, config, params, tokenizer, rows, lines, mesh)
   if cut:
     log.warning("%d of %d inputs were longer than --max_input_length=%d tokens and keep their last %d",
                 cut, len(rows), args.max_input_length, args.max_input_length)

@@ -166,7 +166,9 @@ def test_an_unwritable_output_is_refused_before_the_model_is_loaded(hf_dir, tmp_
 
 
 @pytest.mark.parametrize("flag,value", [("--batch_size", "0"), ("--max_input_length", "-1"),
-                                        ("--max_decode_length", "0"), ("--model_parallel", "-2")])
+                                        ("--max_decode_length", "0"), ("--model_parallel", "-2"),
+                                        ("--max_target_length", "0"), ("--temperature", "-0.5"),
+                                        ("--top_p", "0"), ("--beam_size", "0"), ("--top_k", "-1")])
 def test_counts_below_their_minimum_are_refused(tmp_path, capsys, flag, value):
   with pytest.raises(SystemExit) as raised:
     infer.main(["--mode", "score", "--checkpoint", str(tmp_path), "--input", "x", "--output", "y", flag, value])
@@ -227,3 +229,14 @@ def test_a_target_longer_than_the_limit_is_refused_not_cut(hf_dir, paths, tmp_pa
   assert f"{source}:{first_too_long + 1}: the target has {lengths[first_too_long]} tokens" in err
   assert f"--max_target_length={limit}" in err
   assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_model_parallel_size_that_does_not_fit_is_refused_before_loading(hf_dir, tmp_path, capsys, monkeypatch):
+  monkeypatch.setattr(infer, "load_model", lambda *a: pytest.fail("the model was loaded"))
+  source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+  common = ["--mode", "score", "--checkpoint", str(hf_dir), "--input", str(source), "--output",
+            str(tmp_path / "o.jsonl")]
+  assert infer.main(common + ["--model_parallel", "3"]) == 2  # 8 devices
+  assert "--model_parallel 3" in capsys.readouterr().err
+  assert infer.main(common + ["--model_parallel", "2", "--batch_size", "3"]) == 2  # data axis of 4
+  assert "--batch_size 3" in capsys.readouterr().err
