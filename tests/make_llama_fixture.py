@@ -1,12 +1,13 @@
 """Writes the golden Hugging Face Llama fixtures under tests/fixtures/ (needs torch + transformers).
 
-Run: .venv/bin/python tests/make_llama_fixture.py   (transformers 5.x, torch, CPU, float32)
+Run: .venv/bin/python tests/make_llama_fixture.py [NAME ...]   (transformers 5.x, torch, CPU, float32)
 
 Two tiny random LlamaForCausalLM models, each saved as config.json + model.safetensors, plus golden.npz with
 what transformers computes from the saved files:
   hf_tiny_llama/       grouped-query attention (4 heads, 2 kv heads), head_dim 16 != hidden/heads, untied
                        output layer, and a tiny BPE tokenizer.json that adds <s> in front (Llama's convention).
   hf_tiny_llama_tied/  multi-query attention (1 kv head), output tied to the embedding, rope_theta 500000.
+  hf_tiny_llama3/      Llama 3.1 rope scaling ("llama3": factor 8, original context 64), tied, head_dim 16.
 golden.npz: `tokens` [2, 12] and their `logits` [2, 12, vocab]; `prompt_{i}` and `greedy_{i}` (transformers'
 `generate`, greedy, 8 new tokens, each prompt alone). export_check.json records that flan's export of the
 imported weights loads back in transformers with the same logits (max abs difference).
@@ -31,6 +32,13 @@ ARCHS = {
     "hf_tiny_llama_tied": dict(vocab_size=96, hidden_size=24, intermediate_size=40, num_hidden_layers=2,
                                num_attention_heads=4, num_key_value_heads=1, tie_word_embeddings=True,
                                rms_norm_eps=1e-6, rope_theta=500000.0),
+    # Llama 3.1's rope scaling with a short original context, so that all three frequency bands occur.
+    "hf_tiny_llama3": dict(vocab_size=80, hidden_size=32, intermediate_size=40, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
+                           rms_norm_eps=1e-5, rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0,
+                                                               "factor": 8.0, "low_freq_factor": 1.0,
+                                                               "high_freq_factor": 4.0,
+                                                               "original_max_position_embeddings": 64}),
 }
 COMMON = dict(bos_token_id=1, eos_token_id=2, pad_token_id=None, max_position_embeddings=256)
 PROMPT_LENGTHS = (5, 9, 1)
@@ -108,5 +116,7 @@ def check_export(out_dir, model, tokens):
 
 
 if __name__ == "__main__":
+  chosen = sys.argv[1:] or list(ARCHS)
   for number, (fixture, architecture) in enumerate(ARCHS.items()):
-    build(fixture, architecture, seed=number)
+    if fixture in chosen:
+      build(fixture, architecture, seed=number)

@@ -61,7 +61,10 @@ def test_export_round_trips_single_and_sharded(tmp_path, source):
 
 @pytest.mark.parametrize("changes, key", [
     (dict(rope_scaling={"type": "yarn", "factor": 4.0}), "rope_scaling.type"),
-    (dict(rope_parameters={"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}), "rope_parameters.rope_type"),
+    (dict(rope_parameters={"rope_type": "dynamic", "rope_theta": 5e5, "factor": 8.0}), "rope_parameters.rope_type"),
+    (dict(rope_parameters={"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}),
+     "rope_parameters.low_freq_factor"),
+    (dict(rope_scaling={"type": "linear", "factor": 2.0, "finetuned": True}), "rope_scaling.finetuned"),
     (dict(attention_bias=True), "attention_bias"),
     (dict(mlp_bias=True), "mlp_bias"),
     (dict(sliding_window=4096), "sliding_window"),
@@ -74,6 +77,21 @@ def test_config_options_that_change_the_math_are_refused_by_key(tmp_path, change
   directory = copy_fixture(tmp_path, **changes)
   with pytest.raises(ConfigError, match=f"key '{key}'"):
     hf_llama.import_llama(directory)
+
+
+def test_rope_scaling_reads_both_config_spellings_and_exports(tmp_path):
+  legacy = copy_fixture(tmp_path, FIXTURES / "hf_tiny_llama3", **{"-rope_parameters": None}, rope_theta=5e5,
+                        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+  modern, _ = hf_llama.import_llama(FIXTURES / "hf_tiny_llama3")
+  assert hf_llama.import_llama(legacy)[0] == modern
+  assert (modern.rope_type, modern.rope_factor, modern.rope_original_max_positions) == ("llama3", 8.0, 64)
+  exported = hf_llama.config_to_dict(modern)
+  assert exported["rope_scaling"]["rope_type"] == "llama3" and exported["rope_theta"] == 5e5
+  linear = hf_llama.config_from_dict(dict(json.loads((LLAMA / "config.json").read_text()),
+                                          rope_scaling={"type": "linear", "factor": 2.0}))
+  assert (linear.rope_type, linear.rope_factor) == ("linear", 2.0)
+  np.testing.assert_allclose(linear.rope_frequencies() * 2.0, linear.replace(rope_type="default").rope_frequencies())
 
 
 def test_a_bad_config_is_one_line_naming_the_key_and_exit_2(tmp_path, capsys):

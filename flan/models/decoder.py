@@ -76,9 +76,10 @@ class Attention(nn.Module):
     query = Dense((cfg.num_heads, cfg.head_dim), ("embed", "joined_kv"), dtype, name="query")(x)
     key = Dense((cfg.num_kv_heads, cfg.head_dim), ("embed", kv_kernel_axis), dtype, name="key")(x)
     value = Dense((cfg.num_kv_heads, cfg.head_dim), ("embed", kv_kernel_axis), dtype, name="value")(x)
-    query = nn.with_logical_constraint(apply_rotary(query, positions, cfg.rope_theta),
+    frequencies = cfg.rope_frequencies()
+    query = nn.with_logical_constraint(apply_rotary(query, positions, frequencies),
                                        ("batch", "length", "heads", "kv"))
-    key = nn.with_logical_constraint(apply_rotary(key, positions, cfg.rope_theta), kv_names)
+    key = nn.with_logical_constraint(apply_rotary(key, positions, frequencies), kv_names)
     value = nn.with_logical_constraint(value, kv_names)
     if self.cache_mode is not None:
       key, value = self._use_cache(key, value, positions)

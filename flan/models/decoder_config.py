@@ -4,6 +4,8 @@ from typing import Any
 
 import gin
 
+from flan.models.rotary import ROPE_TYPES, inverse_frequencies
+
 MLP_ACTIVATIONS = ("silu", "gelu")  # gated: act(wi_0 x) * wi_1 x; "silu" is SwiGLU
 ATTENTION_IMPLS = ("xla", "dot_product_attention")
 DTYPES = ("bfloat16", "float32", "float16")
@@ -42,6 +44,12 @@ class DecoderConfig:
   scan_layers: bool = False
   attention_impl: str = "dot_product_attention"
   prefix_lm: bool = False
+  # Rotary frequency scaling (flan.models.rotary): "default" (none), "linear" or "llama3" (Llama 3.1 / 3.2).
+  rope_type: str = "default"
+  rope_factor: float = 1.0
+  rope_low_freq_factor: float = 1.0
+  rope_high_freq_factor: float = 4.0
+  rope_original_max_positions: int = 8192
 
   def __post_init__(self):
     for name in ("vocab_size", "emb_dim", "num_heads", "num_kv_heads", "head_dim", "mlp_dim", "num_layers"):
@@ -66,6 +74,14 @@ class DecoderConfig:
     if self.rms_norm_eps <= 0 or self.rope_theta <= 0:
       raise ValueError("DecoderConfig.rms_norm_eps and rope_theta must be positive, got "
                        f"{self.rms_norm_eps!r} and {self.rope_theta!r}")
+    if self.rope_type not in ROPE_TYPES:
+      raise ValueError(f"DecoderConfig.rope_type must be one of {ROPE_TYPES}, got {self.rope_type!r}")
+    if self.rope_factor <= 0:
+      raise ValueError(f"DecoderConfig.rope_factor must be positive, got {self.rope_factor!r}")
+    if self.rope_type == "llama3" and not (self.rope_high_freq_factor > self.rope_low_freq_factor > 0
+                                           and self.rope_original_max_positions > 0):
+      raise ValueError("DecoderConfig rope_type 'llama3' needs rope_high_freq_factor > rope_low_freq_factor > 0 "
+                       "and rope_original_max_positions > 0")
     if self.scale_tied_logits and not self.tie_embeddings:
       raise ValueError("DecoderConfig.scale_tied_logits needs tie_embeddings=True")
 
@@ -74,6 +90,12 @@ class DecoderConfig:
     if unknown:
       raise ValueError(f"unknown DecoderConfig fields {unknown}")
     return dataclasses.replace(self, **changes)
+
+  def rope_frequencies(self):
+    """The rotary frequencies [head_dim / 2] (float32 numpy) of this config."""
+    return inverse_frequencies(self.head_dim, self.rope_theta, self.rope_type, self.rope_factor,
+                               self.rope_low_freq_factor, self.rope_high_freq_factor,
+                               self.rope_original_max_positions)
 
   @property
   def kv_groups(self) -> int:

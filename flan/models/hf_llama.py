@@ -3,7 +3,8 @@ export from flan's decoder-only layout. Mistral directories load too when they u
 
 Hugging Face `nn.Linear` weights are [out, in]; flan's kernels are [in, out] (transposed here). Query and key
 projections are in Hugging Face's rotate-half rotary layout, which flan's rotary.py uses as well, so no
-permutation is needed. Config options that would change the math and are not implemented (rope scaling types,
+permutation is needed. Rotary scaling types "linear" and "llama3" (Llama 3.1 / 3.2) are implemented. Config options that would change
+the math and are not implemented (other rope scaling types,
 attention / MLP biases, sliding windows, quantization, ...) are refused with the key named, never ignored.
 """
 import json
@@ -79,25 +80,46 @@ def is_llama_directory(path: os.PathLike | str) -> bool:
 # ---- config ----------------------------------------------------------------------------------------------
 
 
-def _rope_theta(raw: Mapping[str, Any], where: str) -> float:
-  """rope_theta from `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (older files);
-  any rope type other than the default is refused."""
+_ROPE_KEYS = {"default": set(), "linear": {"factor"},
+              "llama3": {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}}
+
+
+def _rope_fields(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+  """DecoderConfig rope fields from `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (older
+  files). Rope types other than default / linear / llama3, and keys flan does not implement, are refused."""
+  fields = {"rope_theta": float(raw.get("rope_theta", 10000.0))}
   for key in ("rope_scaling", "rope_parameters"):
     section = raw.get(key)
     if section is None:
       continue
     if not isinstance(section, Mapping):
       raise ConfigError(f"{where}: key '{key}' must be an object or null, got {section!r}")
-    rope_type = section.get("rope_type", section.get("type", "default"))
-    if rope_type != "default":
-      field = "rope_type" if "rope_type" in section else "type"
-      raise ConfigError(f"{where}: key '{key}.{field}' is {rope_type!r}; flan implements only the default "
-                        "rotary embedding (no rope scaling), so this model would compute different logits")
-    unknown = sorted(set(section) - {"rope_type", "type", "rope_theta"})
+    type_key = "rope_type" if "rope_type" in section else "type"
+    rope_type = section.get(type_key, "default")
+    if rope_type not in _ROPE_KEYS:
+      raise ConfigError(f"{where}: key '{key}.{type_key}' is {rope_type!r}; flan implements the rope types "
+                        f"{sorted(_ROPE_KEYS)}, so this model would compute different logits")
+    known = _ROPE_KEYS[rope_type] | {"rope_type", "type", "rope_theta"}
+    unknown = sorted(set(section) - known)
     if unknown:
-      raise ConfigError(f"{where}: key '{key}.{unknown[0]}' is not supported by flan's rotary embedding")
-  parameters = raw.get("rope_parameters") or {}
-  return float(parameters.get("rope_theta", raw.get("rope_theta", 10000.0)))
+      raise ConfigError(f"{where}: key '{key}.{unknown[0]}' is not supported for rope type {rope_type!r}")
+    if "rope_theta" in section:
+      fields["rope_theta"] = float(section["rope_theta"])
+    if rope_type == "default":
+      continue
+    fields["rope_type"] = rope_type
+    fields["rope_factor"] = float(section.get("factor", 1.0))
+    if rope_type == "llama3":
+      missing = [k for k in ("factor", "low_freq_factor", "high_freq_factor") if k not in section]
+      if missing:
+        raise ConfigError(f"{where}: key '{key}.{missing[0]}' is missing (needed by rope type 'llama3')")
+      fields["rope_low_freq_factor"] = float(section["low_freq_factor"])
+      fields["rope_high_freq_factor"] = float(section["high_freq_factor"])
+      original = section.get("original_max_position_embeddings", raw.get("max_position_embeddings"))
+      if original is None:
+        raise ConfigError(f"{where}: key '{key}.original_max_position_embeddings' is missing")
+      fields["rope_original_max_positions"] = int(original)
+  return fields
 
 
 def config_from_dict(raw: Mapping[str, Any], where: str = CONFIG_FILE) -> DecoderConfig:
@@ -134,7 +156,7 @@ def config_from_dict(raw: Mapping[str, Any], where: str = CONFIG_FILE) -> Decode
         num_kv_heads=int(raw.get("num_key_value_heads") or heads),
         head_dim=int(raw.get("head_dim") or emb // heads), mlp_dim=int(required("intermediate_size")),
         num_layers=int(required("num_hidden_layers")), rms_norm_eps=float(raw.get("rms_norm_eps", 1e-6)),
-        rope_theta=_rope_theta(raw, where), mlp_activation="silu", parallel_block=False,
+        mlp_activation="silu", parallel_block=False, **_rope_fields(raw, where),
         tie_embeddings=bool(raw.get("tie_word_embeddings", False)), scale_tied_logits=False)
   except ValueError as e:
     raise ConfigError(f"{where}: {e}") from e
@@ -152,6 +174,16 @@ def read_llama_config(path: os.PathLike | str) -> tuple[DecoderConfig, dict[str,
   return config_from_dict(raw, str(path)), raw
 
 
+def _rope_scaling(config: DecoderConfig) -> dict[str, Any] | None:
+  if config.rope_type == "default":
+    return None
+  scaling = {"rope_type": config.rope_type, "factor": config.rope_factor}
+  if config.rope_type == "llama3":
+    scaling.update(low_freq_factor=config.rope_low_freq_factor, high_freq_factor=config.rope_high_freq_factor,
+                   original_max_position_embeddings=config.rope_original_max_positions)
+  return scaling
+
+
 def config_to_dict(config: DecoderConfig) -> dict[str, Any]:
   """The config.json transformers' LlamaConfig reads as this DecoderConfig."""
   if config.prefix_lm:
@@ -164,7 +196,7 @@ def config_to_dict(config: DecoderConfig) -> dict[str, Any]:
           "hidden_size": config.emb_dim, "intermediate_size": config.mlp_dim,
           "num_hidden_layers": config.num_layers, "num_attention_heads": config.num_heads,
           "num_key_value_heads": config.num_kv_heads, "head_dim": config.head_dim, "hidden_act": "silu",
-          "rms_norm_eps": config.rms_norm_eps, "rope_theta": config.rope_theta, "rope_scaling": None,
+          "rms_norm_eps": config.rms_norm_eps, "rope_theta": config.rope_theta, "rope_scaling": _rope_scaling(config),
           "tie_word_embeddings": config.tie_embeddings, "attention_bias": False, "mlp_bias": False}
 
 
