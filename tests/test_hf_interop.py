@@ -341,3 +341,11 @@ def test_the_model_layer_reads_flan_checkpoints_without_importing_the_trainer():
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=pathlib.Path(__file__).resolve().parents[1])
   assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe{}", b"[1, 2]"])
+def test_a_config_json_that_is_not_a_json_object_is_named(tmp_path, content):
+  directory = copy_fixture(V11, tmp_path / "model")
+  (directory / "config.json").write_bytes(content)
+  with pytest.raises(ValueError, match=r"config\.json: (not valid JSON|expected a JSON object)"):
+    pretrained.load_pretrained(directory)

@@ -68,9 +68,11 @@ def read_hf_config(path: os.PathLike | str) -> tuple[T5Config, dict[str, Any]]:
   """Parses a Hugging Face T5 config.json; returns flan's T5Config and the raw dict."""
   path = pathlib.Path(path)
   try:
-    raw = json.loads(path.read_text())
-  except json.JSONDecodeError as e:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise ValueError(f"{path}: not valid JSON ({e})") from e
+  if not isinstance(raw, dict):
+    raise ValueError(f"{path}: expected a JSON object, got {type(raw).__name__}")
   model_type = raw.get("model_type")
   if model_type not in MODEL_TYPES:
     raise ValueError(f"{path}: unsupported model_type {model_type!r} (key 'model_type'); "

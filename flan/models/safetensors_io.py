@@ -31,8 +31,8 @@ class SafetensorsReader:
       index_path = indexes[0] if len(indexes) == 1 else index_path
     if index_path.exists():
       try:
-        weight_map = json.loads(index_path.read_text())["weight_map"]
-      except (json.JSONDecodeError, KeyError, TypeError) as e:
+        weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
+      except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise ValueError(f"{index_path}: not a safetensors index with a 'weight_map' ({e})") from e
       files = {}
       for name, file_name in weight_map.items():
