@@ -213,3 +213,24 @@ def test_load_model_refuses_a_tokenizer_larger_than_the_model(tmp_path):
     shutil.copy(LLAMA / name, out / name)
   with pytest.raises(InputError, match="the tokenizer has 100 ids"):
     families.load_model_any(out)
+
+
+def test_saved_config_fields_and_layouts_of_either_family():
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
+  decoder = get_decoder_config("tiny", rope_type="llama3", rope_factor=8.0)
+  t5 = get_config("tiny")
+  assert families.config_from_saved_fields({**dataclasses.asdict(decoder), "future_field": 1}) == decoder
+  assert families.config_from_saved_fields(dataclasses.asdict(t5)) == t5
+  _, params = hf_llama.import_llama(TIED)
+  tied, _ = hf_llama.import_llama(TIED)
+  scanned = families.scan_params_any(tied, params)
+  assert scanned["layers"]["mlp"]["wo"]["kernel"].shape[0] == tied.num_layers
+  unscanned = families.unscan_params_any(tied, scanned)
+  np.testing.assert_array_equal(unscanned["layers_1"]["mlp"]["wo"]["kernel"], params["layers_1"]["mlp"]["wo"]["kernel"])
+  # The data layer's bos_id for each tokenizer convention.
+  assert decoder_scoring.data_bos_id(HfTokenizer(LLAMA)) == 1
+  assert decoder_scoring.data_bos_id(CharTokenizer()) == 0
+  flops = families.train_step_flops_any(decoder, 2, 6, 4)
+  from flan.models import decoder_flops  # pylint: disable=import-outside-toplevel
+  assert flops == decoder_flops.train_step_flops(decoder, 2, 10)

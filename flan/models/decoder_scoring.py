@@ -29,6 +29,15 @@ def start_ids(tokenizer) -> list[int]:
   return [SEQIO_START_ID] if ids is None else list(ids)
 
 
+def data_bos_id(tokenizer) -> Optional[int]:
+  """The `bos_id` for flan.data.decoder_features that trains with this convention: the single start id, or
+  None when the tokenizer adds no start token."""
+  ids = start_ids(tokenizer)
+  if len(ids) > 1:
+    raise ValueError(f"the tokenizer starts texts with {len(ids)} ids {ids}; the data layer takes one start id")
+  return ids[0] if ids else None
+
+
 def prompt_ids(tokenizer, text: str, max_input_length: Optional[int] = None,
                separator_ids: Optional[Sequence[int]] = None) -> list[int]:
   """start + tokens of `text` + separator (EOS by default). Inputs longer than max_input_length tokens keep

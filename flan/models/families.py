@@ -54,6 +54,45 @@ def batch_logits(model, params, batch, *, enable_dropout: bool = False, rngs=Non
                      decoder_positions=batch.get("decoder_positions"), enable_dropout=enable_dropout, rngs=rngs)
 
 
+def config_from_saved_fields(fields: dict):
+  """The config of a saved dataclass field dict (flan checkpoints' model_config): a DecoderConfig when it has
+  decoder fields (num_kv_heads), else a T5Config. Fields this version does not know are dropped, as the T5
+  reader does."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  from flan.models.config import T5Config  # pylint: disable=import-outside-toplevel
+  cls = DecoderConfig if "num_kv_heads" in fields else T5Config
+  known = {field.name for field in dataclasses.fields(cls)}
+  return cls(**{k: v for k, v in fields.items() if k in known})
+
+
+def unscan_params_any(config, params):
+  """The unscanned layout of a scanned parameter tree of either family."""
+  if family_of(config) == "decoder":
+    from flan.models import decoder_layout  # pylint: disable=import-outside-toplevel
+    return decoder_layout.unscan_params(params, config)
+  from flan.models import layout  # pylint: disable=import-outside-toplevel
+  return layout.unscan_params(params, config)
+
+
+def scan_params_any(config, params):
+  """The scanned layout (for scan_layers=True) of an unscanned parameter tree of either family."""
+  if family_of(config) == "decoder":
+    from flan.models import decoder_layout  # pylint: disable=import-outside-toplevel
+    return decoder_layout.scan_params(params, config)
+  from flan.models import layout  # pylint: disable=import-outside-toplevel
+  return layout.scan_params(params, config)
+
+
+def train_step_flops_any(config, batch_size: int, input_length: int, target_length: int) -> float:
+  """Model FLOPs of one train step: T5 with its input / target lengths; the decoder on one stream of
+  input_length + target_length tokens (the packed row length)."""
+  if family_of(config) == "decoder":
+    from flan.models import decoder_flops  # pylint: disable=import-outside-toplevel
+    return decoder_flops.train_step_flops(config, batch_size, input_length + target_length)
+  from flan.trainer import flops  # pylint: disable=import-outside-toplevel
+  return flops.train_step_flops(config, batch_size, input_length, target_length)
+
+
 def _checkpoint_directory(path: pathlib.Path) -> pathlib.Path:
   return path.parent if path.is_file() else path
 
