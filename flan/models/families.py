@@ -111,16 +111,16 @@ def load_pretrained_any(path: os.PathLike | str):
 
 
 def load_model_any(path: os.PathLike | str, vocab: Optional[os.PathLike | str] = None):
-  """(config, params, tokenizer). Llama directories use their own tokenizer (tokenizer.json or tokenizer.model);
-  T5 checkpoints the spiece.model beside them, else `vocab`. A tokenizer with more ids than the model has
+  """(config, params, tokenizer). A Hugging Face Llama directory uses its own tokenizer (tokenizer.json or
+  tokenizer.model; `vocab` may name another directory holding one); other checkpoints (T5, and flan's own of
+  either family) the spiece.model beside them, else `vocab`. A tokenizer with more ids than the model has
   embeddings is refused."""
   path = pathlib.Path(path)
   config, params = load_pretrained_any(path)
-  if family_of(config) == "decoder":
+  if hf_llama.is_llama_directory(path):
     from flan.models.hf_tokenizer import HfTokenizer  # pylint: disable=import-outside-toplevel
-    directory = _checkpoint_directory(path)
-    tokenizer = HfTokenizer(vocab if vocab is not None else directory)
-    vocab_path = vocab or directory
+    vocab_path = pathlib.Path(vocab) if vocab is not None else _checkpoint_directory(path)
+    tokenizer = HfTokenizer(vocab_path)
   else:
     from flan.models import pretrained  # pylint: disable=import-outside-toplevel
     vocab_path = pretrained.find_vocabulary(path) or vocab
