@@ -7,7 +7,7 @@ import jax
 import numpy as np
 
 from flan.errors import ConfigError
-from flan.trainer.synthetic import SyntheticBatches
+from flan.trainer.synthetic import SyntheticBatches, SyntheticDecoderBatches
 
 SYNTHETIC = "synthetic"
 
@@ -26,17 +26,20 @@ class DataSource:
     return self.mixture == SYNTHETIC
 
   def iterator(self, *, batch_size, feature_lengths, pack, seed, name=None, split="train", shuffle=True,
-               repeat=True):
-    """A BatchIterator over this process's rows of `name` (default: the mixture)."""
+               repeat=True, converter="encdec", bos_id=0):
+    """A BatchIterator over this process's rows of `name` (default: the mixture). converter: "encdec", or
+    "decoder" / "prefix_lm" for decoder-only models (bos_id: the token their streams start with)."""
     name = name or self.mixture
     if name == SYNTHETIC:
-      return SyntheticBatches(batch_size=batch_size, feature_lengths=feature_lengths,
-                              vocab_size=self.model_vocab_size, seed=seed, pack=pack,
-                              shard_index=jax.process_index(), num_shards=jax.process_count())
+      common = dict(batch_size=batch_size, feature_lengths=feature_lengths, vocab_size=self.model_vocab_size,
+                    seed=seed, pack=pack, shard_index=jax.process_index(), num_shards=jax.process_count())
+      if converter == "encdec":
+        return SyntheticBatches(**common)
+      return SyntheticDecoderBatches(converter=converter, bos_id=bos_id, **common)
     from flan.data import batches  # pylint: disable=import-outside-toplevel  # TensorFlow: real data only
     return batches.make_batch_iterator(name, split=split, feature_lengths=feature_lengths,
                                        batch_size=batch_size, pack=pack, seed=seed, shuffle=shuffle,
-                                       repeat=repeat)
+                                       repeat=repeat, converter=converter, bos_id=bos_id)
 
 
 def resolve(mixture, model_vocab_size, *, eval_tasks=()) -> DataSource:

@@ -20,10 +20,10 @@ def text_examples(task, count, split="validation"):
 def exact_match_accuracy(config, params, tokenizer, pairs, *, max_decode_length=16, batch_size=32, mesh=None,
                          rules=None):
   """(fraction of greedy predictions equal to the target after stripping spaces, predictions)."""
-  from flan.models import decoding  # pylint: disable=import-outside-toplevel
-  predictions = decoding.predict_texts(config, params, tokenizer, [x for x, _ in pairs], method="greedy",
-                                       max_decode_length=max_decode_length, batch_size=batch_size, mesh=mesh,
-                                       rules=rules)
+  from flan.models import families  # pylint: disable=import-outside-toplevel
+  predictions = families.predict_texts_any(config, params, tokenizer, [x for x, _ in pairs], method="greedy",
+                                           max_decode_length=max_decode_length, batch_size=batch_size, mesh=mesh,
+                                           rules=rules)
   correct = [p.strip() == y.strip() for p, (_, y) in zip(predictions, pairs)]
   return sum(correct) / max(len(correct), 1), predictions
 
@@ -51,7 +51,8 @@ class Evaluator:
   def _batches(self, task):
     iterator = self.data.iterator(name=task, batch_size=self.config.batch_size,
                                   feature_lengths=self.config.feature_lengths, pack=False, seed=0,
-                                  split=self.split, shuffle=False, repeat=False)
+                                  split=self.split, shuffle=False, repeat=False,
+                                  converter=self.config.converter, bos_id=self.config.bos_id)
     for index, batch in enumerate(iterator):
       if index >= self.config.eval_batches:
         return

@@ -39,4 +39,9 @@ def forward_flops(config, batch_size, input_length, target_length):
 
 
 def train_step_flops(config, batch_size, input_length, target_length):
+  """Model FLOPs of one train step (3x the forward pass); decoder-only rows hold inputs + targets."""
+  from flan.models.decoder_config import DecoderConfig  # pylint: disable=import-outside-toplevel
+  if isinstance(config, DecoderConfig):
+    from flan.models import decoder_flops  # pylint: disable=import-outside-toplevel
+    return decoder_flops.train_step_flops(config, batch_size, input_length + target_length)
   return 3.0 * forward_flops(config, batch_size, input_length, target_length)

@@ -21,13 +21,17 @@ from flan.trainer.tensorboard import EventFileWriter
 
 
 def batch_token_counts(batch):
-  """Host-side counts from the numpy batch: real and padded tokens per side."""
-  encoder = batch["encoder_input_tokens"]
+  """Host-side counts from the numpy batch: real and padded tokens per side. A decoder-only batch (no
+  encoder features) counts its one stream per row ("stream") and the target tokens the loss is on."""
   targets = batch["decoder_loss_weights"]
-  return {
-      "encoder_real": int(np.count_nonzero(encoder)), "encoder_padded": int(encoder.size),
-      "decoder_real": int(np.count_nonzero(targets)), "decoder_padded": int(targets.size),
-  }
+  counts = {"decoder_real": int(np.count_nonzero(targets)), "decoder_padded": int(targets.size)}
+  if "encoder_input_tokens" in batch:
+    encoder = batch["encoder_input_tokens"]
+    counts.update(encoder_real=int(np.count_nonzero(encoder)), encoder_padded=int(encoder.size))
+  else:
+    occupied = batch.get("decoder_segment_ids", batch["decoder_target_tokens"])
+    counts.update(stream_real=int(np.count_nonzero(occupied)), stream_padded=int(occupied.size))
+  return counts
 
 
 RESUME_KEY = "resumed_from_step"
@@ -116,9 +120,13 @@ class MetricsLogger:
           "stopping without saving; the last checkpoint written before this step is kept")
     record = {"step": step, **values}
     counts = {k: v * self.process_count for k, v in token_counts.items()}
-    real = counts["encoder_real"] + counts["decoder_real"]
-    padded = counts["encoder_padded"] + counts["decoder_padded"]
-    record["nonpadding_fraction/inputs"] = counts["encoder_real"] / counts["encoder_padded"]
+    if "stream_real" in counts:  # decoder-only: one stream per row
+      real, padded = counts["stream_real"], counts["stream_padded"]
+      record["nonpadding_fraction/stream"] = real / padded
+    else:
+      real = counts["encoder_real"] + counts["decoder_real"]
+      padded = counts["encoder_padded"] + counts["decoder_padded"]
+      record["nonpadding_fraction/inputs"] = counts["encoder_real"] / counts["encoder_padded"]
     record["nonpadding_fraction/targets"] = counts["decoder_real"] / counts["decoder_padded"]
     if step_time:
       record["step_time_s"] = step_time

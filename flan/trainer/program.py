@@ -11,7 +11,8 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 
 from flan import partitioning
-from flan.models import t5
+from flan.data import decoder_features
+from flan.models import families
 from flan.trainer import optimizer as optimizer_lib
 from flan.trainer import schedules
 from flan.trainer import state as state_lib
@@ -24,8 +25,18 @@ PACKING_FEATURES = {"encoder": ("encoder_segment_ids", "encoder_positions"),
 
 
 def make_model(model_config):
-  """The flax network for a model configuration."""
-  return t5.Transformer(model_config)
+  """The flax network for a model configuration (T5 or decoder-only)."""
+  return families.model_for(model_config)
+
+
+def feature_names(run):
+  """The model features of the run's batches, in a fixed order."""
+  if run.family == "decoder":
+    return decoder_features.feature_names(run.converter, run.pack)
+  names = ENCODER_FEATURES + DECODER_FEATURES
+  if run.pack:
+    names += PACKING_FEATURES["encoder"] + PACKING_FEATURES["decoder"]
+  return names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +55,9 @@ class TrainProgram:
 
   def abstract_batch(self) -> dict:
     """The global batch the step takes, as ShapeDtypeStructs with the batch sharding."""
-    lengths = self.run.feature_lengths
-    names = {name: lengths["inputs"] for name in ENCODER_FEATURES}
-    names.update({name: lengths["targets"] for name in DECODER_FEATURES})
-    if self.run.pack:
-      names.update({name: lengths["inputs"] for name in PACKING_FEATURES["encoder"]})
-      names.update({name: lengths["targets"] for name in PACKING_FEATURES["decoder"]})
-    return {name: jax.ShapeDtypeStruct((self.run.batch_size, length), jnp.int32, sharding=self.batch_sharding)
-            for name, length in names.items()}
+    return {name: jax.ShapeDtypeStruct((self.run.batch_size, self.run.feature_length(name)), jnp.int32,
+                                       sharding=self.batch_sharding)
+            for name in feature_names(self.run)}
 
   def lower(self, state, batch):
     """Lowers the step for these arguments (concrete arrays or ShapeDtypeStructs) on the run's mesh."""

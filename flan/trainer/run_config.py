@@ -17,9 +17,10 @@ from flan import partitioning
 from flan.errors import ConfigError
 from flan.models import losses
 from flan.models.config import T5Config
+from flan.models.decoder_config import DecoderConfig
 
 DEFAULT_FEATURE_LENGTHS = {"inputs": 2048, "targets": 512}
-MODEL_CONFIG_TYPES = (T5Config,)
+MODEL_CONFIG_TYPES = (T5Config, DecoderConfig)
 BENCHMARK_DIR_KEYS = ("data_dir", "mmlu_dir", "bbh_dir", "tydiqa_dir", "mgsm_dir", "mmlu_cot_prompts")
 
 
@@ -61,6 +62,7 @@ class RunConfig:
   eval_benchmark_prompts: int = 200
   init_optimizer_state: bool = False
   step_offset: int = 0
+  bos_id: Optional[int] = 0
   num_devices: Optional[int] = None
   process_count: Optional[int] = None
   # Derived in __post_init__ (not settable).
@@ -78,8 +80,12 @@ class RunConfig:
     for name, value in derived.items():
       object.__setattr__(self, name, value)
     if not isinstance(self.model_config, MODEL_CONFIG_TYPES):
-      raise ConfigError(f"train.model_config must be a T5Config (e.g. @get_config()), got "
-                        f"{self.model_config!r}")
+      raise ConfigError(f"train.model_config must be a T5Config (@get_config()) or a DecoderConfig "
+                        f"(@get_decoder_config()), got {self.model_config!r}")
+    if self.bos_id is not None and (not _is_int(self.bos_id) or self.bos_id < 0):
+      raise ConfigError(f"train.bos_id must be a token id >= 0 or None, got {self.bos_id!r}")
+    if self.family == "t5" and self.bos_id != 0:
+      raise ConfigError(f"train.bos_id={self.bos_id!r} is for decoder-only models; T5 decoders start from 0")
     _check_feature_lengths(self.feature_lengths)
     _check_counts(self)
     _check_loss_normalizer(self.loss_normalizer)
@@ -89,6 +95,24 @@ class RunConfig:
     _check_batch(self.batch_size, self.num_microbatches, mesh_shape, self.process_count)
     object.__setattr__(self, "rows_per_host", self.batch_size // self.process_count)
     object.__setattr__(self, "microbatch_size", self.batch_size // self.num_microbatches)
+
+  @property
+  def family(self) -> str:
+    """"t5" (encoder-decoder) or "decoder" (decoder-only, one packed stream per row)."""
+    return "decoder" if isinstance(self.model_config, DecoderConfig) else "t5"
+
+  @property
+  def converter(self) -> str:
+    """The batch layout: "encdec", or for decoder-only models "decoder" (causal) / "prefix_lm"."""
+    if self.family == "t5":
+      return "encdec"
+    return "prefix_lm" if self.model_config.prefix_lm else "decoder"
+
+  def feature_length(self, name: str) -> int:
+    """The length of a model feature: decoder-only rows hold inputs + targets."""
+    if self.family == "decoder":
+      return self.feature_lengths["inputs"] + self.feature_lengths["targets"]
+    return self.feature_lengths["inputs" if name.startswith("encoder") else "targets"]
 
   @property
   def final_step(self) -> int:

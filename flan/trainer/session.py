@@ -16,8 +16,12 @@ from flan.trainer import metrics as metrics_lib
 from flan.trainer import program as program_lib
 from flan.trainer import state as state_lib
 
-ARCHITECTURE_FIELDS = ("emb_dim", "num_heads", "head_dim", "mlp_dim", "num_encoder_layers", "num_decoder_layers",
-                       "vocab_size", "feed_forward", "logits_via_embedding", "relative_attention_num_buckets")
+ARCHITECTURE_FIELDS = {
+    "t5": ("emb_dim", "num_heads", "head_dim", "mlp_dim", "num_encoder_layers", "num_decoder_layers", "vocab_size",
+           "feed_forward", "logits_via_embedding", "relative_attention_num_buckets"),
+    "decoder": ("emb_dim", "num_heads", "num_kv_heads", "head_dim", "mlp_dim", "num_layers", "vocab_size",
+                "tie_embeddings", "parallel_block", "rope_theta", "rope_type", "mlp_activation", "rms_norm_eps"),
+}
 
 
 @dataclasses.dataclass
@@ -40,7 +44,7 @@ class TrainSession:
     """This process's next host batch, its shapes checked against the run's."""
     batch = next(self.iterator)
     for name, value in batch.items():
-      length = self.config.feature_lengths["inputs" if name.startswith("encoder") else "targets"]
+      length = self.config.feature_length(name)
       if value.shape != (self.config.rows_per_host, length):
         raise ValueError(f"batch feature {name} has shape {value.shape}, expected "
                          f"({self.config.rows_per_host}, {length})")
@@ -91,7 +95,8 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
 def restore_or_initialize(config, program, data, checkpointer, say):
   """(train state, data iterator): the latest checkpoint's, else initial parameters and a fresh stream."""
   make_iterator = lambda seed: data.iterator(batch_size=config.batch_size, feature_lengths=config.feature_lengths,
-                                             pack=config.pack, seed=seed)
+                                             pack=config.pack, seed=seed, converter=config.converter,
+                                             bos_id=config.bos_id)
   state, iterator = resume(checkpointer, program.abstract_state, make_iterator, data_seed=config.data_seed,
                            allow_data_restart=config.data_restart_on_topology_change, say=say)
   if state is not None:
@@ -168,16 +173,22 @@ def resume(checkpointer, abstract_state, make_iterator, *, data_seed, allow_data
 
 def load_initial_params(path, model_config):
   """Parameters of a pretrained checkpoint in the configured model's layout; ConfigError on a mismatch."""
-  from flan.models import pretrained  # pylint: disable=import-outside-toplevel  # reads HF/T5X only when asked
-  pretrained_config, params = pretrained.load_pretrained(path)
+  # pylint: disable=import-outside-toplevel  # checkpoint readers are imported only when a run starts from one
+  from flan.models import families
+  pretrained_config, params = families.load_pretrained_any(path)
+  family = families.family_of(model_config)
+  if families.family_of(pretrained_config) != family:
+    raise ConfigError(f"checkpoint {path} is a {families.family_of(pretrained_config)} model but "
+                      f"train.model_config is a {family} model")
   different = {name: (getattr(pretrained_config, name), getattr(model_config, name))
-               for name in ARCHITECTURE_FIELDS if getattr(pretrained_config, name) != getattr(model_config, name)}
+               for name in ARCHITECTURE_FIELDS[family]
+               if getattr(pretrained_config, name) != getattr(model_config, name)}
   if different:
     raise ConfigError(f"checkpoint {path} does not match the configured model: "
                       + ", ".join(f"{k} checkpoint={a} config={b}" for k, (a, b) in different.items()))
   if model_config.scan_layers:
-    from flan.models import layout  # pylint: disable=import-outside-toplevel  # only for scanned models
-    params = layout.scan_params(params, model_config)
+    from flan.models import decoder_layout, layout
+    params = (decoder_layout if family == "decoder" else layout).scan_params(params, model_config)
   return params
 
 

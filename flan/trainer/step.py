@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from flan.models import families
 from flan.models import losses
 
 NORMALIZERS = losses.NORMALIZERS
@@ -52,14 +53,8 @@ def make_train_step(model, tx, schedule, *, z_loss=1e-4, label_smoothing=0.0, lo
     raise ValueError(f"num_microbatches must be >= 1, got {num_microbatches}")
 
   def summed_loss(params, microbatch, weights, rng):
-    logits = model.apply(
-        {"params": params},
-        microbatch["encoder_input_tokens"], microbatch["decoder_input_tokens"],
-        encoder_segment_ids=microbatch.get("encoder_segment_ids"),
-        decoder_segment_ids=microbatch.get("decoder_segment_ids"),
-        encoder_positions=microbatch.get("encoder_positions"),
-        decoder_positions=microbatch.get("decoder_positions"),
-        enable_dropout=enable_dropout, rngs={"dropout": rng})
+    logits = families.batch_logits(model, params, microbatch, enable_dropout=enable_dropout,
+                                   rngs={"dropout": rng})
     loss, aux = losses.cross_entropy_loss(
         logits, microbatch["decoder_target_tokens"], weights, z_loss=z_loss,
         label_smoothing=label_smoothing, loss_normalizer="sum")
@@ -108,11 +103,7 @@ def make_eval_step(model):
   (no dropout, no z-loss); "correct" counts argmax predictions equal to the target (teacher forcing)."""
 
   def eval_step(params, batch):
-    logits = model.apply(
-        {"params": params}, batch["encoder_input_tokens"], batch["decoder_input_tokens"],
-        encoder_segment_ids=batch.get("encoder_segment_ids"), decoder_segment_ids=batch.get("decoder_segment_ids"),
-        encoder_positions=batch.get("encoder_positions"), decoder_positions=batch.get("decoder_positions"),
-        enable_dropout=False)
+    logits = families.batch_logits(model, params, batch)
     weights = batch["decoder_loss_weights"].astype(jnp.float32)
     loss, _ = losses.cross_entropy_loss(logits, batch["decoder_target_tokens"], weights, z_loss=0.0,
                                         loss_normalizer="sum")

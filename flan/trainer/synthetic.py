@@ -8,6 +8,8 @@ Used by tests, the throughput benchmark (on machines without TensorFlow) and as 
 """
 import numpy as np
 
+from flan.data import decoder_features  # numpy only: no TensorFlow
+
 FIRST_TOKEN = 2  # 0 is padding, 1 is EOS
 
 
@@ -99,3 +101,24 @@ class SyntheticBatches:
       features["decoder_positions"][row, dec_at:dec_at + n] = np.arange(n)
       enc_at += n
       dec_at += n
+
+
+class SyntheticDecoderBatches(SyntheticBatches):
+  """The same seeded, resumable stream for decoder-only models: one packed `inputs EOS targets EOS` stream per
+  row of length inputs + targets (flan.data.decoder_features.synthetic_decoder_batch), converter "decoder"
+  or "prefix_lm"."""
+
+  def __init__(self, *, converter="decoder", bos_id=0, **kwargs):
+    super().__init__(**kwargs)
+    decoder_features.check_converter(converter)
+    self.converter = converter
+    self.bos_id = bos_id
+
+  def __next__(self):
+    batch_index = self.batches_read
+    self.batches_read += 1
+    return decoder_features.synthetic_decoder_batch(
+        seed=self.seed, batch_index=batch_index, first_row=self.shard_index * self.rows, rows=self.rows,
+        length=self.input_length + self.target_length, vocab_size=self.vocab_size, converter=self.converter,
+        pack=self.pack, bos_id=self.bos_id, max_examples_per_row=self.max_examples_per_row,
+        fill_fraction=self.fill_fraction)
