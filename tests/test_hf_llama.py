@@ -234,3 +234,22 @@ def test_saved_config_fields_and_layouts_of_either_family():
   flops = families.train_step_flops_any(decoder, 2, 6, 4)
   from flan.models import decoder_flops  # pylint: disable=import-outside-toplevel
   assert flops == decoder_flops.train_step_flops(decoder, 2, 10)
+
+
+def test_batch_logits_and_export_dispatch_on_the_family(tmp_path):
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  t5_config, t5_params = families.load_pretrained_any(FIXTURES / "hf_tiny_t5")
+  t5_config = t5_config.replace(dtype="float32")
+  model = families.model_for(t5_config)
+  tokens = jnp.array([[5, 6, 7, 1]], jnp.int32)
+  batch = {"encoder_input_tokens": tokens, "decoder_input_tokens": tokens}
+  np.testing.assert_array_equal(families.batch_logits(model, t5_params, batch),
+                                model.apply({"params": t5_params}, tokens, tokens))
+  config, params = families.load_pretrained_any(TIED)
+  out = families.export_hf_any(config, params, tmp_path / "llama")
+  assert json.loads((out / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+  again_config, again = families.load_pretrained_any(out)
+  assert again_config == config
+  np.testing.assert_array_equal(again["token_embedder"]["embedding"], params["token_embedder"]["embedding"])
+  t5_out = families.export_hf_any(t5_config, t5_params, tmp_path / "t5")
+  assert json.loads((t5_out / "config.json").read_text())["model_type"] == "t5"
