@@ -281,3 +281,18 @@ def test_flops_follow_the_six_n_rule_at_short_lengths():
   # At a short length the attention-score term is small: train FLOPs ~ 6 x params x tokens.
   flops = decoder_flops.train_step_flops(config, batch_size=1, length=128)
   assert flops == pytest.approx(6 * decoder_flops.num_params(config) * 128, rel=0.03)
+
+
+@pytest.mark.parametrize("size", ["palm_8b", "llama_7b"])
+def test_planning_sizes_shard_on_a_model_axis(size):
+  config = get_decoder_config(size, scan_layers=True)
+  mesh = partitioning.make_mesh(data=1, fsdp=2, model=4)
+  boxed = partitioning.abstract_boxed_params(DecoderOnly(config))
+  shardings = partitioning.param_shardings(boxed, mesh, partitioning.logical_rules(fsdp_embed=True))
+  layers = shardings["layers"]
+  assert tuple(layers["attention"]["query"]["kernel"].spec) == (None, "fsdp", "model")
+  assert tuple(layers["mlp"]["wo"]["kernel"].spec) == (None, "model", "fsdp")
+  assert tuple(shardings["token_embedder"]["embedding"].spec) == ("model", "fsdp")
+  # PaLM's single key/value head is replicated over the model axis; Llama's 32 are split like the queries.
+  key_spec = tuple(layers["attention"]["key"]["kernel"].spec) + (None,) * 3
+  assert key_spec[:3] == ((None, "fsdp", None) if size == "palm_8b" else (None, "fsdp", "model"))
