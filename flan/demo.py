@@ -1,4 +1,5 @@
-"""The CPU demo (`make demo`, or `python -m flan.demo`): train a small T5 on the flan_demo mixture for a few
+"""The CPU demo (`make demo`, or `python -m flan.demo`; `--gin_file=local/demo_decoder.gin` for the decoder-only
+family): train a small T5 (or decoder) on the flan_demo mixture for a few
 minutes, save a checkpoint, and compare held-out task accuracy (greedy decoding, exact match) before and
 after. The held-out tasks use template wordings never seen in training.
 
@@ -36,6 +37,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(prog="flan-demo", description=__doc__.splitlines()[0])
   parser.add_argument("--model_dir", default=None, help="default: a new temporary directory")
   parser.add_argument("--steps", type=int, default=None, help="train steps (gin/local/demo.gin: 400)")
+  parser.add_argument("--gin_file", default="local/demo.gin",
+                      help="local/demo.gin (T5) or local/demo_decoder.gin (a decoder-only model)")
   args = parser.parse_args(argv)
   started = time.time()
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -44,13 +47,13 @@ def main(argv=None):
   import jax
   from flan import gin_args, train
   from flan.data import demo
+  from flan.models import families
   from flan.models import tokenizer as tokenizer_lib
-  from flan.models.config import get_config
-  from flan.trainer import checkpoints
   from flan.trainer import state as state_lib
-  from flan.models import t5
+  from flan.trainer.run_config import RunConfig
 
-  print("flan demo: instruction tuning a small T5 on generated tasks (flan_demo mixture) on the CPU.")
+  print(f"flan demo ({args.gin_file}): instruction tuning a small model on generated tasks (flan_demo mixture) "
+        "on the CPU.")
   print("No pretrained checkpoint is available offline: the model starts from a RANDOM init, so this is\n"
         "instruction tuning from scratch on toy tasks, not a Flan-T5 reproduction.")
   vocabulary_path = demo.VOCABULARY.sentencepiece_model_file
@@ -60,32 +63,33 @@ def main(argv=None):
   print(f"vocabulary {vocabulary_path} ({tokenizer.vocab_size} pieces; model vocab {vocab_size})")
   print(f"model directory {model_dir}")
 
-  bindings = [f"MODEL_DIR = '{model_dir}'", f"get_config.vocab_size = {vocab_size}"]
+  bindings = [f"MODEL_DIR = '{model_dir}'", f"VOCAB_SIZE = {vocab_size}"]
   if args.steps:
     bindings.append(f"TRAIN_STEPS = {args.steps}")
-  gin_args.parse_gin(["local/demo.gin"], bindings)
-  config = get_config()
+  from flan.trainer import loop  # registers the train bindings  # pylint: disable=unused-import
+  gin_args.parse_gin([args.gin_file], bindings)
+  config = RunConfig().model_config
   from flan.trainer import evaluation
   examples = {task: evaluation.text_examples(task, HELDOUT_EXAMPLES_PER_TASK) for task in demo.HELDOUT_TASKS}
-  model = t5.Transformer(config)
+  model = families.model_for(config)
   random_params = state_lib.unbox(model.init(jax.random.key(0), *model.dummy_inputs())["params"])
   before, before_samples = heldout_accuracy(config, random_params, tokenizer, examples)
   _print_accuracy("held-out accuracy BEFORE training (random init, seed 0, the run's own init):", before,
                   before_samples)
 
   print(f"\ntraining ({time.time() - started:.0f}s since start)")
-  result = train.run(["local/demo.gin"], bindings)
+  result = train.run([args.gin_file], bindings)
   history = result["history"]
   first, last = history[0]["loss"], sum(r["loss"] for r in history[-10:]) / len(history[-10:])
   print(f"loss: first step {first:.3f} -> mean of the last 10 steps {last:.3f}")
 
-  saved_config, params = checkpoints.load_params_for_inference(model_dir)
+  saved_config, params = families.load_pretrained_any(model_dir)
   after, after_samples = heldout_accuracy(saved_config, params, tokenizer, examples)
   _print_accuracy(f"held-out accuracy AFTER {result['step']} steps (params read back from the checkpoint):",
                   after, after_samples)
   mean = lambda scores: sum(scores.values()) / len(scores)
   print(f"\nmean held-out accuracy: before {mean(before) * 100:.1f}% -> after {mean(after) * 100:.1f}%")
-  print(f"checkpoint: {checkpoints.checkpoint_dir(model_dir)}; metrics: {os.path.join(model_dir, 'metrics.jsonl')}; "
+  print(f"checkpoint: {os.path.join(model_dir, 'checkpoints')}; metrics: {os.path.join(model_dir, 'metrics.jsonl')}; "
         f"TensorBoard: {os.path.join(model_dir, 'tensorboard')}")
   print(f"demo finished in {time.time() - started:.0f}s")
   ok = last < first and mean(after) > mean(before)

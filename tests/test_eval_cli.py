@@ -129,10 +129,17 @@ def test_clear_errors(shared_data, tmp_path):
 
 
 def test_cli_decodes_a_checkpoint_end_to_end(shared_data, tmp_path):
-  """--checkpoint: load (HF fixture) -> prompts -> predict_texts -> scores and files."""
-  fixture = pathlib.Path(__file__).parent / "fixtures" / "hf_tiny_t5"
-  if not (fixture / "model.safetensors").is_file():
-    pytest.skip(f"{fixture} is absent")
+  """--checkpoint: load (a tiny random T5 in Hugging Face format, with T5's vocabulary size) -> prompts ->
+  predict_texts -> scores and files."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from flan.models import hf, t5  # pylint: disable=import-outside-toplevel
+  from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
+  from flan.trainer import state as state_lib  # pylint: disable=import-outside-toplevel
+  config = get_config("tiny", vocab_size=32128, emb_dim=8, num_heads=2, head_dim=4, mlp_dim=16,
+                      num_encoder_layers=1, num_decoder_layers=1, dtype="float32")
+  model = t5.Transformer(config)
+  params = state_lib.unbox(model.init(jax.random.key(0), *model.dummy_inputs())["params"])
+  fixture = hf.export_hf(config, jax.device_get(params), tmp_path / "model")
   assert cli.main([f"--checkpoint={fixture}", f"--spiece_model={shared_data / 't5_spiece' / 'spiece.model'}",
             f"--tydiqa_dir={shared_data / 'tydiqa_sample'}", "--benchmarks=tydiqa", "--max_per_subset=2",
             "--max_input_length=32", "--direct_decode_length=4", "--batch_size=2",

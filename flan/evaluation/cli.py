@@ -48,37 +48,27 @@ FLAG_TYPES = {
 def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direct_decode_length,
                           cot_decode_length, max_input_length, temperature, top_k, top_p, beam_size,
                           model_parallel):
-  """predictor(prompts, benchmark, sample_index) decoding with the checkpoint's model."""
-  from flan.models import decoding  # pylint: disable=import-outside-toplevel
-  from flan.models import pretrained  # pylint: disable=import-outside-toplevel
-  from flan.models import tokenizer as tokenizer_lib  # pylint: disable=import-outside-toplevel
+  """predictor(prompts, benchmark, sample_index) decoding with the checkpoint's model (T5 or decoder-only:
+  flan.models.families; a Llama directory brings its own tokenizer, a T5 one its spiece.model or --spiece_model)."""
+  from flan import partitioning  # pylint: disable=import-outside-toplevel
+  from flan.models import families  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
 
-  if spiece_model is None:
-    found = pretrained.find_vocabulary(checkpoint)
-    if found is None:
-      raise errors.ConfigError(f"no --spiece_model given and no spiece.model next to {checkpoint}; pass "
-                               "the T5 SentencePiece model")
-    spiece_model = str(found)
-  config, params = pretrained.load_pretrained(checkpoint)
-  tokenizer = tokenizer_lib.Tokenizer(spiece_model)
+  config, params, tokenizer = families.load_model_any(checkpoint, spiece_model)
   mesh = None
   if model_parallel:  # shard over all devices: batch over "data", weights over "model"
-    import jax  # pylint: disable=import-outside-toplevel
-    from flan import partitioning  # pylint: disable=import-outside-toplevel
     mesh = partitioning.make_mesh(data=-1, model=model_parallel)
     partitioning.check_batch_size(batch_size, mesh)
-    params = decoding.shard_params(config, params, mesh)
     print(f"decoding on mesh {dict(mesh.shape)} ({jax.device_count()} devices)", file=sys.stderr)
-  else:
-    import jax  # pylint: disable=import-outside-toplevel
-    params = jax.tree.map(jax.numpy.asarray, params)  # on the device once, not per batch
+  # on the device(s) once, not per batch
+  params = partitioning.place_params(params, families.model_for(config), mesh)
 
   truncated = {}
 
   def predictor(prompts, benchmark, sample_index):
     length = cot_decode_length if benchmark in benchmarks_lib.CHAIN_OF_THOUGHT else direct_decode_length
     if sample_index in (None, 0) and max_input_length:
-      over = sum(len(ids) > max_input_length for ids in decoding.encode_inputs(tokenizer, prompts))
+      over = sum(len(ids) + 1 > max_input_length for ids in tokenizer.encode_batch(prompts))  # + EOS
       if over:
         truncated[benchmark] = truncated.get(benchmark, 0) + over
         print(f"[{benchmark}] {over} of {len(prompts)} prompts longer than --max_input_length="
@@ -89,9 +79,9 @@ def _checkpoint_predictor(checkpoint, spiece_model, *, method, batch_size, direc
     else:  # Self-consistency: one sampled chain of thought per round, a different seed each round.
       options = {"method": "sample", "temperature": temperature, "top_k": top_k, "top_p": top_p,
                  "seed": sample_index}
-    return decoding.predict_texts(config, params, tokenizer, prompts, max_decode_length=length,
-                                  batch_size=batch_size, max_input_length=max_input_length, mesh=mesh,
-                                  **options)
+    return families.predict_texts_any(config, params, tokenizer, prompts, max_decode_length=length,
+                                      batch_size=batch_size, max_input_length=max_input_length, mesh=mesh,
+                                      **options)
 
   predictor.truncated = truncated
   return predictor

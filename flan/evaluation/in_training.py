@@ -34,7 +34,7 @@ def select_prompts(examples, num_prompts, seed):
 class BenchmarkEvaluator:
   """Scores params on fixed subsets of held-out benchmarks.
 
-  config: the model's T5Config; tokenizer: its flan.models.tokenizer.Tokenizer.
+  config: the model's config (T5Config or DecoderConfig); tokenizer: its flan.models.tokenizer.Tokenizer.
   benchmarks: names or aliases as flan-eval's --benchmarks (default MMLU and BBH, direct).
   data_dir / *_dir / mmlu_cot_prompts: where the benchmark files are (as flan-eval's flags).
   num_prompts: prompts per benchmark; seed: which ones (a different seed per benchmark is derived from it).
@@ -72,13 +72,13 @@ class BenchmarkEvaluator:
 
   def predict(self, params, mesh=None, rules=None):
     """{benchmark: {prompt id: greedy prediction}} for the fixed prompts."""
-    from flan.models import decoding  # pylint: disable=import-outside-toplevel
+    from flan.models import families  # pylint: disable=import-outside-toplevel
     predictions = {}
     for name, examples in self.examples.items():
-      texts = decoding.predict_texts(self.config, params, self.tokenizer, [e.prompt for e in examples],
-                                     method="greedy", max_decode_length=self.decode_length(name),
-                                     batch_size=self.batch_size, max_input_length=self.max_input_length,
-                                     mesh=mesh, rules=rules)
+      texts = families.predict_texts_any(self.config, params, self.tokenizer, [e.prompt for e in examples],
+                                         method="greedy", max_decode_length=self.decode_length(name),
+                                         batch_size=self.batch_size, max_input_length=self.max_input_length,
+                                         mesh=mesh, rules=rules)
       predictions[name] = {e.id: text for e, text in zip(examples, texts)}
     return predictions
 
