@@ -162,7 +162,9 @@ class DecoderOnly(nn.Module):
   @nn.compact
   def __call__(self, decoder_input_tokens, decoder_segment_ids=None, decoder_positions=None,
                decoder_causal_attention=None, enable_dropout: bool = False, cache_mode: Optional[str] = None,
-               cache_length: Optional[int] = None):
+               cache_length: Optional[int] = None, logits_at=None):
+    """logits_at: optional int [batch]; then only the logits at that position of each row, [batch, 1, vocab]
+    (a prefill needs the last prompt position only, not [batch, length, vocab])."""
     cfg = self.config
     dtype = jnp.dtype(cfg.dtype)
     tokens = decoder_input_tokens
@@ -187,6 +189,10 @@ class DecoderOnly(nn.Module):
     x = RMSNorm(cfg.rms_norm_eps, dtype, name="decoder_norm")(x)
     x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
     x = nn.with_logical_constraint(x, ACTIVATION).astype(jnp.float32)
+    if logits_at is not None:
+      if tuple(jnp.shape(logits_at)) != (batch,):
+        raise ValueError(f"logits_at must be one position per row, shape ({batch},); got {jnp.shape(logits_at)}")
+      x = jnp.take_along_axis(x, jnp.asarray(logits_at, jnp.int32)[:, None, None], axis=1)
     if cfg.tie_embeddings:
       logits = embedder.attend(x * cfg.emb_dim ** -0.5 if cfg.scale_tied_logits else x)
     else:

@@ -35,9 +35,9 @@ def _prefill(model, params, prompt_tokens, prompt_lengths, cache_length, prefix_
   if prefix_lm:
     causal_attention = (jnp.arange(prompt_tokens.shape[1])[None, :] < prompt_lengths[:, None]).astype(jnp.int32)
   logits, variables = model.apply({"params": params}, prompt_tokens, decoder_causal_attention=causal_attention,
-                                  cache_mode="prefill", cache_length=cache_length, mutable=["cache"])
-  last = jnp.take_along_axis(logits, (prompt_lengths - 1)[:, None, None], axis=1)[:, 0]
-  return last.astype(jnp.float32), variables["cache"]
+                                  cache_mode="prefill", cache_length=cache_length, logits_at=prompt_lengths - 1,
+                                  mutable=["cache"])
+  return logits[:, 0].astype(jnp.float32), variables["cache"]
 
 
 def _step(model, params, cache, tokens, positions, cache_length):
