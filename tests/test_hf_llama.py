@@ -253,3 +253,14 @@ def test_batch_logits_and_export_dispatch_on_the_family(tmp_path):
   np.testing.assert_array_equal(again["token_embedder"]["embedding"], params["token_embedder"]["embedding"])
   t5_out = families.export_hf_any(t5_config, t5_params, tmp_path / "t5")
   assert json.loads((t5_out / "config.json").read_text())["model_type"] == "t5"
+
+
+def test_tokenizer_files_travel_with_an_export(tmp_path):
+  from flan.models.hf_tokenizer import copy_tokenizer_files  # pylint: disable=import-outside-toplevel
+  config, params = hf_llama.import_llama(LLAMA)
+  out = hf_llama.export_llama(config, params, tmp_path / "out")
+  copied = copy_tokenizer_files(LLAMA, out)
+  assert {p.name for p in copied} == {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}
+  assert HfTokenizer(out).encode("the cat") == HfTokenizer(LLAMA).encode("the cat")
+  with pytest.raises(ConfigError, match="no tokenizer.json or tokenizer.model"):
+    copy_tokenizer_files(TIED, tmp_path)

@@ -141,3 +141,21 @@ class HfTokenizer:
 
   def decode_batch(self, rows: Iterable[Iterable[int]]) -> list[str]:
     return [self.decode(row) for row in rows]
+
+
+TOKENIZER_FILES = (TOKENIZER_JSON, SENTENCEPIECE_MODEL, TOKENIZER_CONFIG, "special_tokens_map.json",
+                   "generation_config.json")
+
+
+def copy_tokenizer_files(source: os.PathLike | str, out_dir: os.PathLike | str) -> list[pathlib.Path]:
+  """Copies the tokenizer files of a Hugging Face directory next to an export; returns the copies.
+  Raises ConfigError when `source` has neither tokenizer.json nor tokenizer.model."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  source, out_dir = pathlib.Path(source), pathlib.Path(out_dir)
+  if not (source / TOKENIZER_JSON).is_file() and not (source / SENTENCEPIECE_MODEL).is_file():
+    raise ConfigError(f"{source}: no {TOKENIZER_JSON} or {SENTENCEPIECE_MODEL} to copy")
+  copied = []
+  for name in TOKENIZER_FILES:
+    if (source / name).is_file():
+      copied.append(pathlib.Path(shutil.copy2(source / name, out_dir / name)))
+  return copied
