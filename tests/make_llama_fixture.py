@@ -96,6 +96,8 @@ def build(name, arch, seed):
     golden[f"prompt_{i}"] = prompt
     golden[f"greedy_{i}"] = out[0, length:].numpy()
   np.savez_compressed(out_dir / "golden.npz", **golden)
+  (out_dir / "README.md").write_text(f"Made by tests/make_llama_fixture.py (tiny random LlamaForCausalLM '{name}', "
+                                     f"seed {seed}); do not edit by hand.\n")
   check_export(out_dir, model, tokens)
 
 
