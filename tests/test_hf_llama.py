@@ -264,3 +264,19 @@ def test_tokenizer_files_travel_with_an_export(tmp_path):
   assert HfTokenizer(out).encode("the cat") == HfTokenizer(LLAMA).encode("the cat")
   with pytest.raises(ConfigError, match="no tokenizer.json or tokenizer.model"):
     copy_tokenizer_files(TIED, tmp_path)
+
+
+def test_llama_style_sentencepiece_model_adds_bos_unless_configured_off(tmp_path):
+  import sentencepiece  # pylint: disable=import-outside-toplevel
+  sentencepiece.SentencePieceTrainer.train(
+      sentence_iterator=iter(["the cat sat on the mat", "a dog ran in the park", "yes no maybe"] * 20),
+      model_prefix=str(tmp_path / "tokenizer"), vocab_size=24, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+      minloglevel=2)
+  tokenizer = HfTokenizer(tmp_path)
+  assert (tokenizer.start_ids, tokenizer.bos_id, tokenizer.eos_id) == ([1], 1, 2)
+  assert tokenizer.decode(tokenizer.encode("the cat") + [2, 7]) == "the cat"
+  (tmp_path / "tokenizer_config.json").write_text(json.dumps({"add_bos_token": False, "eos_token": "</s>"}))
+  assert HfTokenizer(tmp_path).start_ids == []
+  (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|eot|>"}))
+  with pytest.raises(ConfigError, match="'eos_token' is '<|eot|>'"):
+    HfTokenizer(tmp_path)
