@@ -70,6 +70,7 @@ def test_export_round_trips_single_and_sharded(tmp_path, source):
     (dict(sliding_window=4096), "sliding_window"),
     (dict(hidden_act="gelu"), "hidden_act"),
     (dict(use_qk_norm=True), "use_qk_norm"),
+    (dict(rope_interleaved=True), "rope_interleaved"),
     (dict(model_type="gpt2"), "model_type"),
     (dict(architectures=["LlamaForSequenceClassification"]), "architectures"),
 ])
@@ -92,6 +93,14 @@ def test_rope_scaling_reads_both_config_spellings_and_exports(tmp_path):
                                           rope_scaling={"type": "linear", "factor": 2.0}))
   assert (linear.rope_type, linear.rope_factor) == ("linear", 2.0)
   np.testing.assert_allclose(linear.rope_frequencies() * 2.0, linear.replace(rope_type="default").rope_frequencies())
+
+
+def test_mistral_without_a_sliding_window_and_smollm_keys_load(tmp_path):
+  expected, _ = hf_llama.import_llama(LLAMA)
+  mistral = copy_fixture(tmp_path, model_type="mistral", architectures=["MistralForCausalLM"], sliding_window=None)
+  assert hf_llama.import_llama(mistral)[0] == expected
+  smollm = copy_fixture(tmp_path / "smol", is_llama_config=True, rope_interleaved=False)
+  assert hf_llama.import_llama(smollm)[0] == expected
 
 
 def test_a_bad_config_is_one_line_naming_the_key_and_exit_2(tmp_path, capsys):

@@ -33,12 +33,12 @@ tie_encoder_decoder pruned_heads bad_words_ids begin_suppress_tokens suppress_to
 early_stopping encoder_no_repeat_ngram_size exponential_decay_length_penalty forced_bos_token_id
 forced_eos_token_id length_penalty max_length min_length no_repeat_ngram_size num_beam_groups num_beams
 num_return_sequences output_scores remove_invalid_values repetition_penalty return_dict_in_generate
-temperature top_k top_p typical_p
+temperature top_k top_p typical_p is_llama_config
 """.split())
 HANDLED_KEYS = frozenset("""
 vocab_size hidden_size intermediate_size num_hidden_layers num_attention_heads num_key_value_heads head_dim
 hidden_act rms_norm_eps rope_theta rope_scaling rope_parameters tie_word_embeddings attention_bias mlp_bias
-sliding_window
+sliding_window rope_interleaved
 """.split())
 _LAYER_TENSORS = {  # flan name inside layers_{i} -> (Hugging Face name inside model.layers.{i}, transposed)
     "pre_attention_norm/scale": ("input_layernorm.weight", False),
@@ -137,6 +137,8 @@ def config_from_dict(raw: Mapping[str, Any], where: str = CONFIG_FILE) -> Decode
   for key in ("attention_bias", "mlp_bias"):
     if raw.get(key):
       raise ConfigError(f"{where}: key '{key}' is true; flan's decoder has no biases")
+  if raw.get("rope_interleaved"):
+    raise ConfigError(f"{where}: key 'rope_interleaved' is true; flan implements the rotate-half rotary layout")
   if raw.get("sliding_window") is not None:
     raise ConfigError(f"{where}: key 'sliding_window' is {raw['sliding_window']!r}; flan implements full causal "
                       "attention only")
