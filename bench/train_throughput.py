@@ -9,6 +9,7 @@ peak bf16 FLOP/s table; it is shown only for accelerators in that table.
   .venv/bin/python bench/train_throughput.py                      # CPU: tiny and small (a few minutes)
   .venv/bin/python bench/train_throughput.py --device gpu         # one GPU: base, large, xl at 1024/256, bf16
   .venv/bin/python bench/train_throughput.py --sizes small --batch 8 --input_length 256 --target_length 64
+  .venv/bin/python bench/train_throughput.py --family decoder     # decoder-only vs LlamaForCausalLM (tiny, small)
 """
 import argparse
 import json
@@ -20,6 +21,8 @@ import time
 
 import numpy as np
 
+import decoder_peer  # bench/decoder_peer.py, beside this file
+
 CPU_DEFAULTS = {"sizes": "tiny,small", "batch": 8, "input_length": 256, "target_length": 64, "steps": 5}
 GPU_DEFAULTS = {"sizes": "base,large,xl", "batch": 0, "input_length": 1024, "target_length": 256, "steps": 10}
 GPU_BATCH = {"base": 64, "large": 32, "xl": 16}  # rows per step when --batch is not given (fits 80 GB)
@@ -28,6 +31,9 @@ GPU_BATCH = {"base": 64, "large": 32, "xl": 16}  # rows per step when --batch is
 def parse_args(argv):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+  p.add_argument("--family", choices=("t5", "decoder"), default="t5",
+                 help="t5 (peer: T5ForConditionalGeneration) or decoder (peer: LlamaForCausalLM; rows of "
+                      "input_length + target_length tokens)")
   p.add_argument("--sizes", default=None, help="comma-separated flan.models.config sizes")
   p.add_argument("--batch", type=int, default=None, help="rows per step (GPU default per size: %s)" % GPU_BATCH)
   p.add_argument("--input_length", type=int, default=None)
@@ -42,6 +48,15 @@ def parse_args(argv):
     if getattr(args, key) is None:
       setattr(args, key, value)
   return args
+
+
+def model_config(args, size, **overrides):
+  """The flan model config of `size` in the benchmark's family."""
+  if args.family == "decoder":
+    from flan.models.decoder_config import get_decoder_config  # pylint: disable=import-outside-toplevel
+    return get_decoder_config(size, **overrides)
+  from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
+  return get_config(size, **overrides)
 
 
 def make_batches(config, args, count, seed=0):
@@ -109,7 +124,7 @@ def time_hf(config, batches, args):
   import torch  # pylint: disable=import-outside-toplevel
   from transformers.optimization import Adafactor  # pylint: disable=import-outside-toplevel
   device = "cuda" if args.device == "gpu" else "cpu"
-  model = hf_model(config, device)
+  model = (decoder_peer.hf_model if args.family == "decoder" else hf_model)(config, device)
   if args.remat:
     model.gradient_checkpointing_enable()
   optimizer = Adafactor(model.parameters(), lr=5e-4, scale_parameter=True, relative_step=False,
@@ -119,12 +134,15 @@ def time_hf(config, batches, args):
 
   def step(batch):
     with autocast:
-      out = model(input_ids=batch["encoder_input_tokens"], decoder_input_ids=batch["decoder_input_tokens"],
-                  labels=batch["decoder_target_tokens"])
-    out.loss.backward()
+      if args.family == "decoder":
+        loss = decoder_peer.hf_loss(model, batch)
+      else:
+        loss = model(input_ids=batch["encoder_input_tokens"], decoder_input_ids=batch["decoder_input_tokens"],
+                     labels=batch["decoder_target_tokens"]).loss
+    loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return out.loss
+    return loss
 
   sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
   for batch in tensors[:2]:
@@ -153,10 +171,9 @@ def machine(device_kind):
 def measure_one(args):
   """Child process: measure one framework on one size and print a RESULT line (keeps GPU memory apart)."""
   import jax  # pylint: disable=import-outside-toplevel
-  from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
   dtype = "bfloat16" if args.device == "gpu" else "float32"
-  config = get_config(args.sizes, dtype=dtype, dropout_rate=0.0, remat=args.remat)
-  batches = make_batches(config, args, args.steps + 2)
+  config = model_config(args, args.sizes, dtype=dtype, dropout_rate=0.0, remat=args.remat)
+  batches = (decoder_peer.make_batches if args.family == "decoder" else make_batches)(config, args, args.steps + 2)
   if args.only == "flan":
     seconds, compile_s, loss = time_flan(config, batches, args)
   else:
@@ -167,7 +184,8 @@ def measure_one(args):
 
 
 def run_child(args, size, framework):
-  command = [sys.executable, os.path.abspath(__file__), "--device", args.device, "--sizes", size,
+  command = [sys.executable, os.path.abspath(__file__), "--device", args.device, "--family", args.family,
+             "--sizes", size,
              "--batch", str(args.batch), "--input_length", str(args.input_length),
              "--target_length", str(args.target_length), "--steps", str(args.steps), "--only", framework]
   if args.remat:
@@ -186,12 +204,12 @@ def main(argv=None):
   if args.only:
     measure_one(args)
     return 0
-  from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
   from flan.trainer import flops  # pylint: disable=import-outside-toplevel
   dtype = "bfloat16" if args.device == "gpu" else "float32"
-  print(f"lengths {args.input_length}/{args.target_length}, "
+  peer = "LlamaForCausalLM" if args.family == "decoder" else "T5ForConditionalGeneration"
+  print(f"family {args.family}, lengths {args.input_length}/{args.target_length}, "
         f"activations {dtype}, params float32, {args.steps} timed steps; peer: Hugging Face "
-        "T5ForConditionalGeneration + transformers Adafactor (eager PyTorch"
+        f"{peer} + transformers Adafactor (eager PyTorch"
         + (", bf16 autocast)" if args.device == "gpu" else ", float32)")
         + "; each measured in its own process")
   rows = []
@@ -199,7 +217,7 @@ def main(argv=None):
   for size in args.sizes.split(","):
     args.batch = requested_batch or GPU_BATCH.get(size, 8)
     tokens = args.batch * (args.input_length + args.target_length)
-    config = get_config(size, dtype=dtype)
+    config = model_config(args, size, dtype=dtype)
     step_flops = flops.train_step_flops(config, args.batch, args.input_length, args.target_length)
     flan = run_child(args, size, "flan")
     if not rows and size == args.sizes.split(",")[0]:
