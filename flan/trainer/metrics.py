@@ -175,7 +175,11 @@ def progress_line(record):
   parts = [f"step {record['step']:>6d}", f"loss {record['loss']:.4f}", f"lr {record['learning_rate']:.2e}"]
   if "step_time_s" in record:
     parts += [f"tok/s real {record['tokens_per_s/real']:,.0f}", f"padded {record['tokens_per_s/padded']:,.0f}"]
-  parts.append(f"nonpad in/tgt {record['nonpadding_fraction/inputs']:.2f}/{record['nonpadding_fraction/targets']:.2f}")
+  if "nonpadding_fraction/stream" in record:  # decoder-only
+    parts.append(f"nonpad stream {record['nonpadding_fraction/stream']:.2f}")
+  else:
+    parts.append(f"nonpad in/tgt {record['nonpadding_fraction/inputs']:.2f}/"
+                 f"{record['nonpadding_fraction/targets']:.2f}")
   if "step_time_s" in record:
     parts.append(f"step {record['step_time_s'] * 1000:.0f} ms")
   if "mfu" in record:
