@@ -1,5 +1,6 @@
 """Decoder-only models go through the same trainer: packed single-stream batches (causal or prefix-LM), the
 same step builder, checkpoints and resume; the loss is on the targets only."""
+import io
 import json
 
 import numpy as np
@@ -30,7 +31,9 @@ def _train(model_dir, **overrides):
 
 
 def test_decoder_trains_on_synthetic_streams_and_resumes_exactly(tmp_path):
-  full = _train(tmp_path / "full", num_steps=30)
+  progress = io.StringIO()
+  full = _train(tmp_path / "full", num_steps=30, stream=progress, log_every=10)
+  assert "nonpad stream" in progress.getvalue()
   losses = [r["loss"] for r in full["history"]]
   assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
   records = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
