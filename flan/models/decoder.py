@@ -98,10 +98,10 @@ class Attention(nn.Module):
       cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, key, (0, 0, 0, 0))
       cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, value, (0, 0, 0, 0))
       return key, value
-    # step: each row writes its own slot (its position), then attends over the whole cache.
-    written = (jnp.arange(self.cache_length)[None, :] == positions[:, :1])[:, :, None, None]
-    cached_key.value = jnp.where(written, key.astype(cached_key.value.dtype), cached_key.value)
-    cached_value.value = jnp.where(written, value.astype(cached_value.value.dtype), cached_value.value)
+    # step: each row writes its own slot (its position; a scatter XLA does in place), then attends over the cache.
+    rows, slots = jnp.arange(batch), positions[:, 0]
+    cached_key.value = cached_key.value.at[rows, slots].set(key[:, 0].astype(cached_key.value.dtype))
+    cached_value.value = cached_value.value.at[rows, slots].set(value[:, 0].astype(cached_value.value.dtype))
     return cached_key.value, cached_value.value
 
 
