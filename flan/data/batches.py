@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from flan import errors
 from flan.data import decoder_features
+from flan.data import decontaminate
 from flan.data import examples as examples_lib
 from flan.data import packing
 
@@ -350,8 +351,11 @@ class BatchIterator:
 
   def stats(self) -> Dict[str, Any]:
     """Counters: examples read/truncated/dropped, rows and real tokens emitted, fill fractions.
-    Decoder-only batches count every real stream token (inputs and targets) as decoder_tokens."""
+    Decoder-only batches count every real stream token (inputs and targets) as decoder_tokens.
+    "decontamination": examples checked / dropped per dataset by flan.data.decontaminate when its index is
+    configured (process-wide, and counted as the input pipeline reads, read-ahead included)."""
     out: Dict[str, Any] = {k: int(self._counters[k]) for k in EXAMPLE_COUNTERS + ROW_COUNTERS}
+    out["decontamination"] = decontaminate.dropped_counts()
     rows = max(out["rows"], 1)
     if self.config.decoder_only:
       out["decoder_fill"] = out["decoder_tokens"] / (
