@@ -38,6 +38,6 @@ def specs() -> list[DatasetSpec]:
       spec("quac", "quac:1.0.0", "extractive_qa", _quac),
       spec("unified_qa_science_inst", "unified_qa/ai2_science_middle:1.0.0", "closed_qa",
            lambda ex: {"question": ex["input"], "answer": ex["output"]}),
-      spec("opinion_abstracts_idebate", "opinion_abstracts/idebate:1.0.0", "summarization", _idebate),
+      spec("opinion_abstracts_idebate", "opinion_abstracts/idebate:1.0.0", "debate_claim", _idebate),
       spec("newsroom", "newsroom:1.0.0", "summarization", lambda ex: {"text": ex["text"], "answer": ex["summary"]}),
   ]

@@ -183,7 +183,7 @@ def _specs() -> list[DatasetSpec]:
   add("paws_wiki", "paws_wiki/labeled_final_raw:1.1.0", "paraphrase", _paraphrase("sentence1", "sentence2"),
       labelled)
   add("piqa", "piqa:1.0.0", "mc_question", _piqa, labelled)
-  add("samsum", "samsum:1.0.0", *_summary("dialogue", "summary"))
+  add("samsum", "samsum:1.0.0", *_summary("dialogue", "summary", "dialogue_summary"))
   add("xsum", "xsum:1.1.0", *_summary("document", "summary"))
   add("snli", "snli:1.1.0", "nli", _nli("premise", "hypothesis", NLI3), labelled)
   add("squad_v1", "squad/v1.1:3.0.0", "extractive_qa", _squad)
@@ -210,7 +210,7 @@ def _specs() -> list[DatasetSpec]:
       _sentiment("text", ["negative", "positive"]), labelled)
   add("ag_news_subset", "ag_news_subset:1.0.0", "topic", _ag_news, labelled)
   add("aeslc", "aeslc:1.0.0", *_summary("email_body", "subject_line", "title"))
-  add("opinion_abstracts_rotten_tomatoes", "opinion_abstracts/rotten_tomatoes:1.0.0", "summarization",
+  add("opinion_abstracts_rotten_tomatoes", "opinion_abstracts/rotten_tomatoes:1.0.0", "critics_consensus",
       _rotten_tomatoes)
   add("sentiment140", "sentiment140:1.0.0", "sentiment", _sentiment140, lambda ex: ex["polarity"] != 2)
   add("coqa", "coqa:1.0.0", "extractive_qa",

@@ -60,3 +60,15 @@ def test_proportion_set_c_gives_dialog_its_share():
   report = audit.audit("flan2022_c")
   shares = {s["submixture"]: s["ours"] for s in report["submixtures"]}
   assert shares == pytest.approx({"muffin": 40.0, "t0sf": 30.0, "niv2": 10.0, "cot": 10.0, "dialog": 10.0}, abs=0.1)
+
+
+def test_datasets_that_are_not_articles_have_their_own_summary_templates(registered):
+  from flan.data import registration  # pylint: disable=import-outside-toplevel
+  families = {name: registration.DATASETS[name][0].family
+              for name in ("samsum", "opinion_abstracts_rotten_tomatoes", "opinion_abstracts_idebate", "xsum")}
+  assert families == {"samsum": "dialogue_summary", "opinion_abstracts_rotten_tomatoes": "critics_consensus",
+                      "opinion_abstracts_idebate": "debate_claim", "xsum": "summarization"}
+  example = next(seqio.get_mixture_or_task("opinion_abstracts_idebate:zs").get_dataset(
+      None, split="train", shuffle=False).as_numpy_iterator())
+  inputs = example["inputs_pretokenized"].decode().lower()
+  assert any(word in inputs for word in ("claim", "argument", "position", "thesis", "prove")), inputs

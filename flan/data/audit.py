@@ -80,12 +80,26 @@ def _member_datasets(task_name: str) -> str:
   return task_name.split(":")[0]
 
 
+def _prepared_tfds_size(source: seqio.TfdsDataSource) -> int | None:
+  """The train size of a prepared TFDS dataset, read from a fresh builder: seqio memoizes the builders
+  it makes, and one made while the data is absent would keep saying so for the rest of the process."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  loader = source.tfds_dataset
+  try:
+    return int(tfds.builder(loader.name, data_dir=loader.data_dir).info.splits["train"].num_examples)
+  except Exception:  # pylint: disable=broad-except  (not prepared: tfds raises many kinds)
+    return None
+
+
 def count_examples(task: seqio.Task) -> tuple[int | None, str, bool]:
   """(train examples, where the number comes from, whether it is only a lower bound)."""
-  try:
-    count = task.source.num_input_examples("train")
-  except Exception:  # pylint: disable=broad-except  (absent data raises many kinds)
-    count = None
+  if isinstance(task.source, seqio.TfdsDataSource):
+    count = _prepared_tfds_size(task.source)
+  else:
+    try:
+      count = task.source.num_input_examples("train")
+    except Exception:  # pylint: disable=broad-except  (absent data raises many kinds)
+      count = None
   if count is not None:
     from flan.data import p3  # pylint: disable=import-outside-toplevel
     return int(count), "table" if isinstance(task.source, p3.P3Source) else "data", False
