@@ -1,5 +1,6 @@
 """flan-infer (score / predict) and flan-convert (T5X -> Hugging Face) from the command line entry points."""
 import json
+import pathlib
 import sys
 import types
 
@@ -11,6 +12,10 @@ from flan import convert, infer
 from flan.models import hf, t5x
 from flan.models.scoring import score, score_tokens
 from flan.models.tokenizer import Tokenizer
+
+# orbax's background threads of the tiny training run below can report "Event loop is closed" during a later
+# test's garbage collection; the checkpoints themselves are checked.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 ROWS = [{"id": "a", "inputs": "Is the sky blue?", "targets": "yes", "extra": [1, 2]},
         {"id": 7, "inputs": "translate English to German: The house is wonderful.", "targets": "Das Haus"},
@@ -124,10 +129,10 @@ def test_predict_mode_without_decoding_says_so(hf_dir, tmp_path, monkeypatch, ca
 
 
 def test_a_tokenizer_larger_than_the_checkpoint_vocabulary_is_refused(paths, tmp_path, capsys):
-  from tests.test_hf_interop import V11  # 256 embeddings; the T5 tokenizer has 32,100 ids
+  small_vocab_model = pathlib.Path(__file__).resolve().parent / "fixtures" / "hf_tiny_t5"  # 256 embeddings
   source = write_jsonl(tmp_path / "in.jsonl", ROWS)
   out = tmp_path / "out.jsonl"
-  assert infer.main(["--mode", "score", "--checkpoint", str(V11), "--vocab", str(paths["vocab"]),
+  assert infer.main(["--mode", "score", "--checkpoint", str(small_vocab_model), "--vocab", str(paths["vocab"]),
                      "--input", str(source), "--output", str(out)]) == 2
   err = capsys.readouterr().err
   assert "32100 ids" in err and "vocab_size 256" in err and "Traceback" not in err
