@@ -98,3 +98,38 @@ def test_flan_train_bad_configuration(files):
   ]
   for args, status, named in cases:
     _assert_clean_error(_run("flan.train", [f"--gin_file={gin_file}", *args], root), status, *named)
+
+
+USER_DATA_GIN = """
+import flan.models.config
+import flan.trainer.loop
+import flan.data.user_data
+train.model_config = @get_config()
+train.mixture = @my/flan.data.user_data.register_user_data()
+my/flan.data.user_data.register_user_data.name = "user_rows_not_text"
+my/flan.data.user_data.register_user_data.files = {{"train": "{path}"}}
+train.batch_size = 8
+train.num_steps = 2
+train.feature_lengths = {{'inputs': 16, 'targets': 16}}
+train.mesh_data = 1
+train.model_dir = '{model_dir}'
+get_config.size = 'tiny'
+get_config.vocab_size = 32128
+get_config.emb_dim = 16
+get_config.mlp_dim = 32
+get_config.num_heads = 4
+get_config.head_dim = 4
+get_config.num_encoder_layers = 1
+get_config.num_decoder_layers = 1
+"""
+
+
+def test_flan_train_user_data_row_that_is_not_text(files, shared_data, monkeypatch):
+  root = files["root"]
+  rows = root / "user_rows.jsonl"
+  rows.write_text('{"inputs": "a", "targets": "b"}\n{"inputs": "c", "targets": ["yes", "no"]}\n')
+  gin_file = root / "user_data.gin"
+  gin_file.write_text(USER_DATA_GIN.format(path=rows, model_dir=root / "user_run"))
+  monkeypatch.setenv("FLAN_VOCAB_PATH", str(shared_data / "t5_spiece" / "spiece.model"))
+  result = _run("flan.train", [f"--gin_file={gin_file}"], root)
+  _assert_clean_error(result, 2, f"{rows}:2", "'targets'", "a list")
