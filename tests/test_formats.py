@@ -68,7 +68,7 @@ def test_few_shot_exemplars_come_from_the_whole_split():
   pool = registration.load_exemplar_pool(spec)
   positions = [int(example.fields["question"].split()[1]) for example in pool]
   assert len(pool) == registration.EXEMPLAR_POOL_SIZE == len(set(positions))
-  assert positions == sorted(positions) and max(positions) >= 1500
+  assert max(positions) >= 1500
   assert sum(p >= 256 for p in positions) > 0.8 * len(positions)  # ~87% of a uniform sample lies past 256
   registration.register_dataset(spec, few_shot_budget=200)
   task = seqio.get_mixture_or_task("test_whole_split:fs")

@@ -1,7 +1,8 @@
 """Which train examples serve as few-shot exemplars.
 
-Exemplars are a seeded uniform sample of the whole train split (up to a scan limit), not its head:
-a sorted split (by label, topic or source) would otherwise give every prompt exemplars of one kind.
+Exemplars are a seeded uniform sample of a shuffled read of the train split (up to a scan limit), not
+its head: a sorted split (by label, topic or source) would otherwise give every prompt exemplars of
+one kind.
 Datasets whose exemplars must share a field with the query (e.g. the NIv2 task name, since the
 instruction defines the task) keep a bounded number of examples of every group instead.
 """

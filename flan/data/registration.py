@@ -28,6 +28,9 @@ from flan.data import vocab
 EXEMPLAR_POOL_SIZE = 256
 EXEMPLARS_PER_GROUP = 10
 EXEMPLAR_SCAN_LIMIT = 1_000_000
+# Ungrouped exemplars are a sample of the first EXEMPLAR_SAMPLE_SCAN examples of a file-shuffled (seeded)
+# read of the split: bounded, so that starting a mixture of many few-shot datasets stays quick.
+EXEMPLAR_SAMPLE_SCAN = 50_000
 
 FieldMap = Callable[[Mapping[str, tf.Tensor]], Mapping[str, tf.Tensor]]
 
@@ -129,17 +132,19 @@ def _split_size(spec: DatasetSpec) -> int | None:
 
 
 def load_exemplar_pool(spec: DatasetSpec, size: int = EXEMPLAR_POOL_SIZE, *,
-                       per_group: int = EXEMPLARS_PER_GROUP,
-                       scan_limit: int = EXEMPLAR_SCAN_LIMIT, seed: int = 0) -> list[rendering.Example]:
-  """Train examples for few-shot prompts, in the stream order of the unshuffled train split.
+                       per_group: int = EXEMPLARS_PER_GROUP, scan_limit: int | None = None,
+                       seed: int = 0) -> list[rendering.Example]:
+  """Train examples for few-shot prompts.
 
-  Without an exemplar group field: a seeded uniform sample of `size` examples of the first
-  `scan_limit` examples of the split (positions drawn from the split size when the source knows it,
-  else a reservoir over the stream). With one: the first `per_group` examples of every group among
-  the first `scan_limit` examples.
+  Without an exemplar group field: a seeded uniform sample of `size` examples among the first
+  `scan_limit` (default EXEMPLAR_SAMPLE_SCAN) examples of a seeded shuffled read of the split (TFDS
+  shuffles its files; positions are drawn from the split size when the source knows it, else a
+  reservoir over the stream). With one: the first `per_group` examples of every group among the
+  first `scan_limit` (default EXEMPLAR_SCAN_LIMIT) examples of the unshuffled split.
   """
-  raw = spec.source.get_dataset(spec.train_split, shuffle=False)
   if spec.exemplar_group_field is None:
+    scan_limit = scan_limit or EXEMPLAR_SAMPLE_SCAN
+    raw = spec.source.get_dataset(spec.train_split, shuffle=True, seed=seed)
     population = _split_size(spec)
     examples = []
     if population:
@@ -148,8 +153,9 @@ def load_exemplar_pool(spec: DatasetSpec, size: int = EXEMPLAR_POOL_SIZE, *,
     if not examples:  # no split size, or a stream shorter than its metadata says
       examples = exemplars.reservoir(canonical_dataset(spec, raw.take(scan_limit)).as_numpy_iterator(), size, seed)
   else:
+    raw = spec.source.get_dataset(spec.train_split, shuffle=False)
     dataset = exemplars.first_per_group(canonical_dataset(spec, raw), spec.exemplar_group_field, per_group,
-                                        scan_limit)
+                                        scan_limit or EXEMPLAR_SCAN_LIMIT)
     examples = list(dataset.as_numpy_iterator())
   pool = []
   for example in examples:
