@@ -1,4 +1,6 @@
 """Tests for the flan-data command (flan.data.cli)."""
+import json
+
 import pytest
 
 pytest.importorskip("seqio")
@@ -70,3 +72,15 @@ def test_module_by_file_path(capsys, tmp_path):
                   "      _dataset_fn, splits=['train']), output_features={})\n")
   assert cli.main(["--module", str(path), "list", "--filter", "user_file"]) == 0
   assert "task     cli_fixture_user_file  [train]" in capsys.readouterr().out
+
+
+def test_audit_of_a_plain_mixture_with_measured_packing(capsys):
+  code, out, err = _run(capsys, "audit", "cli_fixture_mixture", "--steps", "10", "--batch", "2", "--measure", "13",
+                        "--lengths", "256:16", "--json")
+  assert code == 0, err
+  report = json.loads(out)
+  row, = report["datasets"]
+  assert row["dataset"] == "cli_fixture_addition" and row["examples"] == 13 and row["share_of_mixture"] == 1.0
+  # 13 examples (~37 input and 3 target tokens; one truncated) pack several to a 256:16 row.
+  per_row = report["examples_per_row"]
+  assert 1 < per_row <= 13 and row["epochs"] == pytest.approx(10 * 2 * per_row / 13)

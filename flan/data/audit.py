@@ -243,6 +243,17 @@ def audit(name: str, *, steps: int | None = None, batch: int | None = None, exam
   }
 
 
+def measure_examples_per_row(name: str, feature_lengths: Mapping[str, int], count: int = 2000,
+                             seed: int = 0) -> float:
+  """Examples per packed row of `name`, measured by packing `count` of its examples (needs the data)."""
+  from flan.data import stats  # pylint: disable=import-outside-toplevel
+  read = stats.read_examples(name, split="train", feature_lengths=feature_lengths, count=count, seed=seed)
+  if not read.examples:
+    raise errors.InputError(f"audit: {name} yielded no train examples to measure the packing with")
+  packed = stats.pack_with_flan(read.examples, feature_lengths, seed=seed)
+  return packed.examples / packed.rows
+
+
 def _pct(value) -> str:
   return "-" if value is None else f"{100 * value:.2f}"
 

@@ -4,7 +4,7 @@ audit what a mixture trains on.
   flan-data list [--filter X]
   flan-data show NAME [-n 5] [--split train]
   flan-data stats NAME [--lengths 2048:512] [--examples 20000]
-  flan-data audit NAME [--steps 84000 --batch 64] [--examples-per-row 1] [--json | --markdown]
+  flan-data audit NAME [--steps 84000 --batch 64] [--examples-per-row 1 | --measure 2000] [--json | --markdown]
 Registrations come from every module of flan.mixtures, plus --module for your own.
 """
 import argparse
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
   audit.add_argument("--batch", type=positive_int, help="packed rows per step (for expected epochs)")
   audit.add_argument("--examples-per-row", type=positive_float, default=1.0,
                      help="examples per packed row (flan-data stats measures it; default 1, a lower bound)")
+  audit.add_argument("--measure", type=positive_int, metavar="N",
+                     help="measure examples per packed row on N examples of the data (needs it downloaded)")
+  audit.add_argument("--lengths", type=parse_lengths, default=parse_lengths("2048:512"),
+                     help="INPUTS:TARGETS packed row lengths for --measure (default 2048:512)")
   audit.add_argument("--json", action="store_true", help="print the report as JSON")
   audit.add_argument("--markdown", action="store_true", help="print a markdown summary (as in the README)")
   return parser
@@ -175,10 +179,12 @@ def stats_report(name: str, lengths: dict, count: int, split: str, seed: int,
 
 
 def audit_report(name: str, steps, batch, examples_per_row: float, as_json: bool,
-                 as_markdown: bool = False) -> List[str]:
+                 as_markdown: bool = False, measure: Optional[int] = None, lengths=None) -> List[str]:
   from flan.data import audit  # pylint: disable=import-outside-toplevel
   if (steps is None) != (batch is None):
     raise errors.ConfigError("audit: give --steps and --batch together (expected epochs need both)")
+  if measure:
+    examples_per_row = audit.measure_examples_per_row(name, lengths, measure)
   report = audit.audit(name, steps=steps, batch=batch, examples_per_row=examples_per_row)
   if as_json:
     return [json.dumps(report, indent=1, sort_keys=True)]
@@ -205,7 +211,8 @@ def _run(argv: Sequence[str]) -> int:
       lines = stats_report(args.name, args.lengths, args.examples, args.split, args.seed,
                            args.chunk_size)
     else:
-      lines = audit_report(args.name, args.steps, args.batch, args.examples_per_row, args.json, args.markdown)
+      lines = audit_report(args.name, args.steps, args.batch, args.examples_per_row, args.json, args.markdown,
+                           args.measure, args.lengths)
   except errors.UserError:
     raise
   except ValueError as error:  # unknown names, bad splits, malformed data: the message names them
