@@ -5,6 +5,11 @@ dataset's prompt variants share it equally, and input-inverted variants get an e
 (INVERTED_SHARE of the dataset's rate: 0.3 against 1, the weight google-research/FLAN flan/v2
 mixtures.py gives its input-inversion submixtures CoT-II and Dialog-II). Rates are callables evaluated when a mixture is used, so
 registering mixtures reads no data; they use the real number of examples of the downloaded data.
+
+This equals the Flan Collection's per-variant caps: FLAN caps every task in each of its zero-/few-shot,
+with/without-options suites at min(cap, examples) and mixes the suites equally, so a variant's share is
+min(cap, examples) / (number of variants) relative to the other datasets, which is what splitting the
+dataset's rate equally among its variants gives.
 """
 import contextlib
 import threading
