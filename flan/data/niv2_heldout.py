@@ -28,10 +28,11 @@ RULES = (
                "Super-NaturalInstructions task list (664-667 are the other four MMLU subjects)"),
 )
 
-# Benchmarks checked without a matching NIv2 task in the Super-NaturalInstructions task list; kept here
-# so the audit can say what was looked for. BBH's BIG-Bench tasks, TyDiQA GoldP and MGSM/GSM8K test
-# have no NIv2 task built from their evaluation examples that we could identify by name.
-CHECKED_WITHOUT_MATCH = ("bbh", "tydiqa", "mgsm", "gsm8k_test")
+# Other held-out benchmarks (BBH, TyDiQA GoldP, MGSM / GSM8K test) have no rule yet: NIv2 does hold tasks
+# derived from BIG-Bench (e.g. task062_bigbench_repeat_copy_logic, not one of BBH's 27), but the full
+# NIv2 task list was not checked name by name against them. The n-gram contamination check
+# (`flan-data contamination`) looks at the text itself.
+NOT_YET_CHECKED = ("bbh", "tydiqa", "mgsm", "gsm8k_test")
 
 _COMPILED = tuple((rule, re.compile(rule.pattern)) for rule in RULES)
 
