@@ -191,8 +191,10 @@ def audit(name: str, *, steps: int | None = None, batch: int | None = None, exam
     known = [d for d, r in group_rates.items() if None not in r.values()]
     unknown = sorted(set(group_rates) - set(known))
     if unknown:
+      effect = ("its expected epochs" if len(group_rates) == 1 else
+                "the dataset shares inside this submixture (not the submixture's share)")
       warnings.append(f"{key}: no count for {', '.join(unknown)} (not downloaded, not in the recorded table); "
-                      "its dataset shares are unknown until the data is present")
+                      f"{effect} are unknown until the data is present")
     sub_total = sum(sum(group_rates[d].values()) for d in known) if not unknown else None
     if unknown and len(group_rates) == 1:  # a lone dataset is all of its submixture whatever its size
       sub_total = None
