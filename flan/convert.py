@@ -82,15 +82,16 @@ def move_into_place(staging: pathlib.Path, out_dir: pathlib.Path) -> None:
 
 
 def load_model(source: pathlib.Path):
-  """(config, params) of any checkpoint flan reads; the one place flan-convert loads a model."""
-  from flan.models import pretrained  # pylint: disable=import-outside-toplevel
-  return pretrained.load_pretrained(source)
+  """(config, params) of any checkpoint flan reads, T5 or decoder-only; the one place flan-convert loads a
+  model."""
+  from flan.models import families  # pylint: disable=import-outside-toplevel
+  return families.load_pretrained_any(source)
 
 
 def convert_to_hf(source: pathlib.Path, out_dir: pathlib.Path, vocab: pathlib.Path | None = None,
                   dtype: str = "float32", max_shard_bytes: int = 5 * 1024**3,
                   overwrite: bool = False) -> pathlib.Path:
-  from flan.models import hf, pretrained  # pylint: disable=import-outside-toplevel
+  from flan.models import families, pretrained  # pylint: disable=import-outside-toplevel
   source, out_dir = pathlib.Path(source), pathlib.Path(out_dir)
   if max_shard_bytes <= 0:
     raise InputError(f"--max_shard_gb must be > 0, got {max_shard_bytes / 1024**3:g}")
@@ -100,10 +101,14 @@ def convert_to_hf(source: pathlib.Path, out_dir: pathlib.Path, vocab: pathlib.Pa
   staging = make_staging_dir(out_dir)
   try:
     config, params = load_model(source)
+    if families.family_of(config) == "decoder":
+      _export_decoder(source, config, params, staging, vocab, dtype, max_shard_bytes)
+      move_into_place(staging, out_dir)
+      return out_dir
     vocab = vocab or pretrained.find_vocabulary(source)
     if vocab is not None:
       pretrained.check_vocabulary_fits(pretrained.open_tokenizer(vocab).vocab_size, vocab, config, source)
-    hf.export_hf(config, params, staging, dtype=dtype, max_shard_bytes=max_shard_bytes)
+    families.export_hf_any(config, params, staging, dtype=dtype, max_shard_bytes=max_shard_bytes)
     if vocab is not None:
       shutil.copyfile(vocab, staging / pretrained.VOCAB_FILE)
       (staging / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(), indent=2) + "\n")
@@ -114,6 +119,22 @@ def convert_to_hf(source: pathlib.Path, out_dir: pathlib.Path, vocab: pathlib.Pa
     if staging.exists():
       shutil.rmtree(staging, ignore_errors=True)
   return out_dir
+
+
+def _export_decoder(source, config, params, staging, vocab, dtype, max_shard_bytes):
+  """A LlamaForCausalLM directory with the source's tokenizer files (a Llama directory's own), or the
+  SentencePiece model of a flan decoder checkpoint (its spiece.model, else --vocab)."""
+  from flan.models import families, hf_llama, hf_tokenizer, pretrained  # pylint: disable=import-outside-toplevel
+  families.export_hf_any(config, params, staging, dtype=dtype, max_shard_bytes=max_shard_bytes)
+  if hf_llama.is_llama_directory(source):
+    hf_tokenizer.copy_tokenizer_files(source if source.is_dir() else source.parent, staging)
+    return
+  vocab = vocab or pretrained.find_vocabulary(source)
+  if vocab is None:
+    log.warning("no vocabulary given or found next to %s: the export has no tokenizer", source)
+    return
+  pretrained.check_vocabulary_fits(pretrained.open_tokenizer(vocab).vocab_size, vocab, config, source)
+  shutil.copyfile(vocab, staging / "tokenizer.model")
 
 
 def _positive_float(text: str) -> float:

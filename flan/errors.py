@@ -58,7 +58,11 @@ def describe_os_error(error: OSError) -> str:
 
 def _os_error_exit_code(error: OSError) -> int:
   # A path the user gave that does not exist or has the wrong kind is an input error; the rest is the machine.
-  return EXIT_USAGE if error.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR) else EXIT_ENVIRONMENT
+  # (By class too: many loaders raise FileNotFoundError("message") without an errno.)
+  wrong_path = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+  if isinstance(error, wrong_path) or error.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR):
+    return EXIT_USAGE
+  return EXIT_ENVIRONMENT
 
 
 def run_command(prog: str, function, argv=None) -> int:

@@ -5,7 +5,10 @@
 
 Input rows are JSON objects (UTF-8) with "inputs" (and "targets" for scoring) as JSON strings; every field,
 "id" included, is copied to the output row, which adds "score" (summed log-probability of the target tokens,
-EOS included) or "prediction" (decoded text).
+EOS included) or "prediction" (decoded text); with --with_tokens also "input_ids" and "target_ids".
+Checkpoints of both families: T5 (Hugging Face, T5X, flan) and decoder-only (Hugging Face Llama-family
+directories with their tokenizer, flan). Decoder-only rows are `start inputs EOS targets EOS`
+(flan.models.decoder_scoring); the scored ids are the targets and their EOS.
 
 Inputs longer than --max_input_length tokens (EOS included; default 2048, the Flan-T5 finetuning input
 length) keep their last tokens (a few-shot prompt loses its oldest exemplars); the log says how many were cut.
@@ -97,12 +100,16 @@ def parse_args(argv):
   parser.add_argument("--input", required=True, type=pathlib.Path, help="JSONL rows")
   parser.add_argument("--output", required=True, type=pathlib.Path, help="JSONL rows written here")
   parser.add_argument("--vocab", type=pathlib.Path,
-                      help="SentencePiece model, when the checkpoint directory has no spiece.model")
+                      help="SentencePiece model, when the checkpoint directory has no spiece.model (T5); a "
+                           "tokenizer directory or file instead of a Llama checkpoint's own")
   parser.add_argument("--batch_size", type=_positive_int, default=8)
   parser.add_argument("--max_input_length", type=_positive_int, default=DEFAULT_MAX_INPUT_LENGTH,
                       help="longer inputs keep their last tokens (EOS included)")
   parser.add_argument("--max_target_length", type=_positive_int, default=DEFAULT_MAX_TARGET_LENGTH,
                       help="score mode: a longer target (EOS included) is an error, never cut")
+  parser.add_argument("--with_tokens", action="store_true",
+                      help="score mode: add each row's input_ids (the exact prefix fed to the model, start token "
+                           "and separator included) and target_ids (the exact ids scored, EOS included)")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="activation dtype (parameters stay float32)")
   parser.add_argument("--model_parallel", type=_non_negative_int, default=0,
@@ -131,14 +138,11 @@ def resolve_vocabulary(checkpoint: pathlib.Path, vocab: pathlib.Path | None) -> 
 
 
 def load_model(checkpoint: pathlib.Path, vocab: pathlib.Path | None):
-  """(config, params, tokenizer) for a checkpoint; refuses a tokenizer with more ids than the checkpoint's
+  """(config, params, tokenizer) for a checkpoint of either family (T5: its spiece.model or --vocab; a Llama
+  directory: its own tokenizer unless --vocab); refuses a tokenizer with more ids than the checkpoint's
   vocabulary. The one place flan-infer loads a model."""
-  from flan.models import pretrained  # pylint: disable=import-outside-toplevel
-  vocab_path = resolve_vocabulary(checkpoint, vocab)
-  tokenizer = pretrained.open_tokenizer(vocab_path)
-  config, params = pretrained.load_pretrained(checkpoint)
-  pretrained.check_vocabulary_fits(tokenizer.vocab_size, vocab_path, config, checkpoint)
-  return config, params, tokenizer
+  from flan.models import families  # pylint: disable=import-outside-toplevel
+  return families.load_model_any(checkpoint, vocab)
 
 
 def truncated_inputs(tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], int]:
@@ -168,30 +172,29 @@ def make_mesh(args):
 
 def run_model(args, config, params, tokenizer, rows: list[dict[str, Any]], lines: list[int],
               mesh=None) -> tuple[list[Any], int]:
-  """(one score or prediction per row, how many inputs were truncated): the one model call of flan-infer.
-  `lines` are the rows' line numbers in args.input, for errors."""
-  inputs, cut = truncated_inputs(tokenizer, [r["inputs"] for r in rows], args.max_input_length)
+  """(one result per row, how many inputs were truncated): the one model call of flan-infer, for either model
+  family (flan.models.families). A score is a float, or with --with_tokens a dict with the score and the
+  exact `input_ids` fed and `target_ids` scored. `lines` are the rows' line numbers in args.input."""
+  from flan.models import families  # pylint: disable=import-outside-toplevel
   if args.mode == "score":
-    from flan.models.scoring import score_tokens  # pylint: disable=import-outside-toplevel
-    targets = [list(ids) + [tokenizer.eos_id] for ids in tokenizer.encode_batch([r["targets"] for r in rows])]
+    pairs = [(r["inputs"], r["targets"]) for r in rows]
+    inputs, targets, cut = families.encode_pairs(config, tokenizer, pairs, args.max_input_length)
     too_long = [i for i, ids in enumerate(targets) if len(ids) > args.max_target_length]
     if too_long:
       raise InputError(f"{args.input}:{lines[too_long[0]]}: the target has {len(targets[too_long[0]])} tokens, more "
                        f"than --max_target_length={args.max_target_length} ({len(too_long)} such rows); a cut "
                        "target would get the score of another text: raise the limit or shorten the targets")
-    return [float(v) for v in score_tokens(config, params, inputs, targets, batch_size=args.batch_size,
-                                           mesh=mesh)], cut
-  try:
-    from flan.models.decoding import predict_texts  # pylint: disable=import-outside-toplevel
-  except ImportError as e:
-    raise NotImplementedError(
-        "flan-infer --mode predict needs flan.models.decoding.predict_texts, which is not available "
-        f"in this installation ({e})") from e
-  texts = predict_texts(config, params, tokenizer, [r["inputs"] for r in rows], method=args.method,
-                        max_decode_length=args.max_decode_length, batch_size=args.batch_size,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                        beam_size=args.beam_size, length_penalty=args.length_penalty, seed=args.seed,
-                        max_input_length=args.max_input_length, mesh=mesh)
+    scores = families.score_ids_any(config, params, inputs, targets, batch_size=args.batch_size, mesh=mesh)
+    if getattr(args, "with_tokens", False):
+      return [{"score": float(v), "input_ids": [int(t) for t in x], "target_ids": [int(t) for t in y]}
+              for v, x, y in zip(scores, inputs, targets)], cut
+    return [float(v) for v in scores], cut
+  _, cut = truncated_inputs(tokenizer, [r["inputs"] for r in rows], args.max_input_length)
+  texts = families.predict_texts_any(
+      config, params, tokenizer, [r["inputs"] for r in rows], method=args.method,
+      max_decode_length=args.max_decode_length, batch_size=args.batch_size, temperature=args.temperature,
+      top_k=args.top_k, top_p=args.top_p, beam_size=args.beam_size, length_penalty=args.length_penalty,
+      seed=args.seed, max_input_length=args.max_input_length, mesh=mesh)
   return list(texts), cut
 
 
@@ -214,22 +217,20 @@ def run(args) -> int:
     log.warning("%d of %d inputs were longer than --max_input_length=%d tokens and keep their last %d",
                 cut, len(rows), args.max_input_length, args.max_input_length)
   if args.mode == "score":
-    bad = [line for line, value in zip(lines, values) if not math.isfinite(value)]
+    scores = [value["score"] if isinstance(value, dict) else value for value in values]
+    bad = [line for line, value in zip(lines, scores) if not math.isfinite(value)]
     if bad:
       raise InputError(f"{args.checkpoint}: non-finite scores for {len(bad)} of {len(rows)} rows (first: "
                        f"{args.input}:{bad[0]}); the checkpoint's weights may be corrupt; nothing was written")
   key = "score" if args.mode == "score" else "prediction"
-  jsonl.write_jsonl(args.output, [{**row, key: value} for row, value in zip(rows, values)])
+  jsonl.write_jsonl(args.output, [{**row, **(value if isinstance(value, dict) else {key: value})}
+                                  for row, value in zip(rows, values)])
   log.info("%s: %d rows in %.1fs -> %s", args.mode, len(rows), time.perf_counter() - start, args.output)
   return 0
 
 
 def _infer(argv) -> int:
-  args = parse_args(argv)
-  try:
-    return run(args)
-  except NotImplementedError as e:
-    raise InputError(str(e)) from e
+  return run(parse_args(argv))
 
 
 def main(argv=None) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 
 from flan.errors import InputError
 from flan.models.config import T5Config
+from flan.models.decoder_config import DecoderConfig
 
 CHECKPOINTS = "checkpoints"
 log = logging.getLogger(__name__)
@@ -78,11 +79,13 @@ class _DropMissingStepMetadata(logging.Filter):
 
 
 def read_model_config(step_path):
-  """The T5Config saved with a step (fields this version does not know are ignored)."""
+  """The model config saved with a step: a DecoderConfig when it has decoder fields (num_kv_heads), else a
+  T5Config (fields this version does not know are ignored)."""
   with open(os.path.join(step_path, "model_config", "metadata"), encoding="utf-8") as f:
     config_fields = json.load(f)
-  known = {field.name for field in dataclasses.fields(T5Config)}
-  return T5Config(**{k: v for k, v in config_fields.items() if k in known})
+  cls = DecoderConfig if "num_kv_heads" in config_fields else T5Config
+  known = {field.name for field in dataclasses.fields(cls)}
+  return cls(**{k: v for k, v in config_fields.items() if k in known})
 
 
 def _params_metadata(checkpointer, step_path):
@@ -117,8 +120,10 @@ def read_step(step_path):
     logging.getLogger("absl").removeFilter(quiet)
   params = jax.tree.map(lambda x: np.asarray(x, np.float32), params)
   if config.scan_layers:  # callers get the unscanned (T5X) layout, as from every other loader
-    from flan.models import layout  # pylint: disable=import-outside-toplevel
-    params = jax.tree.map(np.asarray, layout.unscan_params(params, config))
+    # pylint: disable=import-outside-toplevel
+    from flan.models import decoder_layout, layout
+    unscan = decoder_layout.unscan_params if isinstance(config, DecoderConfig) else layout.unscan_params
+    params = jax.tree.map(np.asarray, unscan(params, config))
     config = config.replace(scan_layers=False)
   return config, params
 

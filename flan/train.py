@@ -3,7 +3,8 @@
 repository's gin/ folder), joins the other hosts when there are any, builds the run configuration
 (gin's `train.*` bindings, flan.trainer.run_config) and trains it.
 
-Exit status: 0 when done or preempted (SIGTERM: checkpoint saved), 1 on a non-finite loss or an environment
+Exit status: 0 when done or preempted (SIGTERM: checkpoint saved), 130 after Ctrl-C (checkpoint saved; a
+second Ctrl-C aborts at once), 1 on a non-finite loss or an environment
 error (disk full, permission), 2 on a configuration or input error (one line naming the key or file, before
 anything is compiled). FLAN_DEBUG=1 or --debug shows tracebacks.
 """
@@ -51,6 +52,10 @@ def _main(argv):
   except metrics.NonFiniteLossError as error:
     print(f"flan-train: {error}", file=sys.stderr)
     return 1
+  if result.get("stop_signal") == "SIGINT":
+    print(f"flan-train: interrupted (Ctrl-C), checkpoint saved at step {result['step']}; run the same command "
+          "to continue", file=sys.stderr)
+    return result["exit_status"]
   status = "preempted (SIGTERM), checkpoint saved" if result["preempted"] else "done"
   print(f"flan-train: {status} at step {result['step']}")
   return 0

@@ -120,14 +120,6 @@ def test_predict_mode_delegates_to_decoding(hf_dir, tmp_path, monkeypatch):
   assert calls["options"]["mesh"] is None
 
 
-def test_predict_mode_without_decoding_says_so(hf_dir, tmp_path, monkeypatch, capsys):
-  monkeypatch.setitem(sys.modules, "flan.models.decoding", None)  # makes the import fail
-  source = write_jsonl(tmp_path / "in.jsonl", [{"inputs": "a"}])
-  assert infer.main(["--mode", "predict", "--checkpoint", str(hf_dir), "--input", str(source),
-                     "--output", str(tmp_path / "p.jsonl")]) == 2
-  assert "predict_texts" in capsys.readouterr().err
-
-
 def test_a_tokenizer_larger_than_the_checkpoint_vocabulary_is_refused(paths, tmp_path, capsys):
   small_vocab_model = pathlib.Path(__file__).resolve().parent / "fixtures" / "hf_tiny_t5"  # 256 embeddings
   source = write_jsonl(tmp_path / "in.jsonl", ROWS)
@@ -245,3 +237,42 @@ def test_a_model_parallel_size_that_does_not_fit_is_refused_before_loading(hf_di
   assert "--model_parallel 3" in capsys.readouterr().err
   assert infer.main(common + ["--model_parallel", "2", "--batch_size", "3"]) == 2  # data axis of 4
   assert "--batch_size 3" in capsys.readouterr().err
+
+
+def _tiny_t5_checkpoint(directory, vocab):
+  """A random T5 with T5's vocabulary size, in Hugging Face format with its spiece.model."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  from flan.models import hf, t5  # pylint: disable=import-outside-toplevel
+  from flan.models.config import get_config  # pylint: disable=import-outside-toplevel
+  from flan.trainer import state as state_lib  # pylint: disable=import-outside-toplevel
+  config = get_config("tiny", vocab_size=32128, emb_dim=8, num_heads=2, head_dim=4, mlp_dim=16,
+                      num_encoder_layers=1, num_decoder_layers=1, dtype="float32")
+  model = t5.Transformer(config)
+  params = state_lib.unbox(model.init(jax.random.key(0), *model.dummy_inputs())["params"])
+  path = hf.export_hf(config, jax.device_get(params), directory)
+  shutil.copyfile(vocab, pathlib.Path(path) / "spiece.model")
+  return pathlib.Path(path)
+
+
+@pytest.mark.parametrize("family", ["t5", "decoder"])
+def test_score_with_tokens_reports_the_exact_ids(family, paths, tmp_path):
+  """--with_tokens: the prefix fed (T5: inputs EOS; decoder: start inputs EOS) and the ids scored (targets EOS)."""
+  from flan.models import families  # pylint: disable=import-outside-toplevel
+  if family == "t5":
+    checkpoint = _tiny_t5_checkpoint(tmp_path / "t5", paths["vocab"])
+  else:
+    checkpoint = pathlib.Path(__file__).resolve().parent / "fixtures" / "hf_tiny_llama"
+  _, _, tokenizer = families.load_model_any(checkpoint)
+  source = write_jsonl(tmp_path / "in.jsonl", [{"inputs": "hello world", "targets": "yes"}])
+  out = tmp_path / "out.jsonl"
+  assert infer.main(["--mode", "score", "--checkpoint", str(checkpoint), "--input", str(source), "--output",
+                     str(out), "--with_tokens"]) == 0
+  row = read_jsonl(out)[0]
+  inputs, targets = list(tokenizer.encode("hello world")), list(tokenizer.encode("yes"))
+  assert row["target_ids"] == targets + [tokenizer.eos_id]
+  if family == "decoder":
+    assert row["input_ids"] == list(tokenizer.start_ids) + inputs + [tokenizer.eos_id]
+  else:
+    assert row["input_ids"] == inputs + [tokenizer.eos_id]
+  assert np.isfinite(row["score"])

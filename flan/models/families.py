@@ -125,7 +125,7 @@ def load_model_any(path: os.PathLike | str, vocab: Optional[os.PathLike | str] =
     from flan.models import pretrained  # pylint: disable=import-outside-toplevel
     vocab_path = pretrained.find_vocabulary(path) or vocab
     if vocab_path is None:
-      raise InputError(f"{path}: no spiece.model next to the checkpoint; pass the vocabulary path")
+      raise InputError(f"{path}: no spiece.model next to the checkpoint; pass --vocab PATH (flan-eval: --spiece_model)")
     tokenizer = pretrained.open_tokenizer(vocab_path)
   if tokenizer.vocab_size > config.vocab_size:
     raise InputError(f"{vocab_path}: the tokenizer has {tokenizer.vocab_size} ids but the checkpoint {path} has "

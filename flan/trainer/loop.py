@@ -1,52 +1,18 @@
 """The train loop: set up (flan.trainer.session) -> run steps -> finish. Metrics every step, checkpoints every
 checkpoint_every steps and at the end, evaluation every eval_every steps; SIGTERM saves and exits cleanly; a
-non-finite loss stops the run with an error and keeps the last good checkpoint."""
-import signal
+non-finite loss stops the run with an error and keeps the last good checkpoint. SIGTERM (preemption) and SIGINT
+(Ctrl-C) save a checkpoint at the step boundary and stop (flan.trainer.interrupts)."""
 import sys
 import time
 
 import gin
-import jax
-import numpy as np
 
 from flan import partitioning
 from flan.trainer import data_source as data_source_lib
+from flan.trainer import interrupts
 from flan.trainer import metrics as metrics_lib
 from flan.trainer import session as session_lib
 from flan.trainer.run_config import RunConfig
-
-
-class _Preemption:
-  """Records SIGTERM so the loop can checkpoint at the next step boundary."""
-
-  def __init__(self):
-    self.requested = False
-    self._previous = None
-
-  def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not the main thread: no handler, preemption then kills the run
-      self._previous = None
-    return self
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    self.requested = True
-
-  def agreed(self, step, every=10):
-    """Whether to stop now. With several processes every one must stop at the same step (the save is
-    collective), so they compare flags every `every` steps; that briefly waits for the device."""
-    if jax.process_count() == 1:
-      return self.requested
-    if step % every:
-      return False
-    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-    return bool(multihost_utils.process_allgather(np.array([self.requested])).any())
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
 
 
 def train(stream=sys.stdout, **settings):
@@ -82,11 +48,12 @@ def run_steps(session):
   host_batch = session.next_batch()
   compiled = _compile(session, host_batch)
   step = session.start_step
-  with _Preemption() as preemption:
+  with interrupts.StopSignals() as preemption:
     while True:
       session.state, device_metrics = compiled(session.state, _global(session, host_batch))
       step += 1
       session.logger.submit(step, device_metrics, metrics_lib.batch_token_counts(host_batch))
+      session.checkpointer.check()  # a failed background checkpoint write stops the run at once
       done, stop = step >= config.final_step, preemption.agreed(step)
       if step % config.checkpoint_every == 0 or done or stop:
         session.logger.flush()  # a non-finite loss raises here, before anything is saved
@@ -94,8 +61,8 @@ def run_steps(session):
       if session.evaluators and (step % config.eval_every == 0 or done):
         evaluate(session, step)
       if stop and not done:
-        session.say(f"SIGTERM received: saved step {step}, exiting")
-        result["preempted"] = True
+        session.say(f"{preemption.signal_name} received: saved step {step}, exiting")
+        result.update(preempted=True, stop_signal=preemption.signal_name, exit_status=preemption.exit_status)
         break
       if done:
         break

@@ -75,17 +75,19 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
   checkpointer = checkpoints_lib.Checkpointer(model_dir, keep=config.keep_checkpoints,
                                               use_async=config.async_checkpoints)
   try:
-    state, iterator = restore_or_initialize(config, program, data, checkpointer, say)
+    state, iterator, resumed = restore_or_initialize(config, program, data, checkpointer, say)
   except BaseException:
     checkpointer.close()
     raise
   start_step = int(jax.device_get(state.step))
-  if start_step == 0:
+  if not resumed:
     describe_model(program, say)
   logger = metrics_lib.MetricsLogger(
       model_dir, model_config=config.model_config, batch_size=config.batch_size,
       input_length=config.feature_lengths["inputs"], target_length=config.feature_lengths["targets"],
       log_every=config.log_every, stream=stream)
+  if resumed:
+    logger.mark_resume(start_step)  # metrics.jsonl readers keep the last record of each redone step
   evaluators, best = make_evaluators(config, program, data)
   return TrainSession(config=config, program=program, data=data, checkpointer=checkpointer, iterator=iterator,
                       logger=logger, evaluators=evaluators, best=best, state=state, start_step=start_step,
@@ -93,14 +95,15 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
 
 
 def restore_or_initialize(config, program, data, checkpointer, say):
-  """(train state, data iterator): the latest checkpoint's, else initial parameters and a fresh stream."""
+  """(train state, data iterator, whether it resumed a checkpoint of this run): the latest checkpoint's, else
+  initial parameters and a fresh stream."""
   make_iterator = lambda seed: data.iterator(batch_size=config.batch_size, feature_lengths=config.feature_lengths,
                                              pack=config.pack, seed=seed, converter=config.converter,
                                              bos_id=config.bos_id)
   state, iterator = resume(checkpointer, program.abstract_state, make_iterator, data_seed=config.data_seed,
                            allow_data_restart=config.data_restart_on_topology_change, say=say)
   if state is not None:
-    return state, iterator
+    return state, iterator, True
   try:
     if config.init_checkpoint:
       params = load_initial_params(config.init_checkpoint, config.model_config)
@@ -116,7 +119,7 @@ def restore_or_initialize(config, program, data, checkpointer, say):
   except BaseException:
     close_iterator(iterator)
     raise
-  return state, iterator
+  return state, iterator, False
 
 
 def with_t5x_optimizer_state(state, config, program, say):
