@@ -87,3 +87,13 @@ def test_markdown_summary_is_the_readme_table(report_b):
   assert lines[0].startswith("| submixture | paper % | ours % |")
   assert any(line.startswith("| muffin | 46.0 | 46.0") for line in lines)
   assert any(line.startswith("| niv2 | niv2 | - | 24.22 |") for line in lines)
+
+
+def test_dropped_examples_from_iterator_stats_appear_per_dataset():
+  stats = {"glue_mnli": {"checked": 100, "dropped": 3}, "wmt14_translate_en_fr:zs": {"checked": 9, "dropped": 2},
+           "unrelated": {"checked": 1, "dropped": 1}}
+  report = audit.audit("flan2022_b", dropped=stats)
+  assert _row(report, "glue_mnli")["dropped"] == 3
+  assert _row(report, "wmt14_translate_fr_en")["dropped"] == 2  # a task of the pair's other direction
+  assert _row(report, "super_glue_cb")["dropped"] is None
+  assert any("dropped 3" in line for line in audit.format_report(report))

@@ -164,10 +164,28 @@ def _submixture_shares_from_rates(name: str, counts: Mapping[str, int | None], s
   return out
 
 
+def _dropped_for(dropped: Mapping[str, object] | None, dataset: str, tasks) -> int | None:
+  """Examples dropped for a row, summed over the keys naming its dataset, a member dataset or a task.
+
+  Values are counts, or {"dropped": n, ...} entries as flan.data.decontaminate.dropped_counts() and
+  BatchIterator.stats()["decontamination"] give them.
+  """
+  if not dropped:
+    return None
+  names = {dataset, *tasks, *(_member_datasets(t) for t in tasks)}
+  total, found = 0, False
+  for key, value in dropped.items():
+    if key in names:
+      found = True
+      total += int(value["dropped"] if isinstance(value, Mapping) else value)
+  return total if found else None
+
+
 def audit(name: str, *, steps: int | None = None, batch: int | None = None, examples_per_row: float = 1.0,
-          dropped: Mapping[str, int] | None = None) -> dict:
-  """The composition report of mixture `name` (see the module docstring); `dropped` optionally maps
-  dataset names to examples dropped while reading (e.g. over-length), shown as a column."""
+          dropped: Mapping[str, object] | None = None) -> dict:
+  """The composition report of mixture `name` (see the module docstring). `dropped` optionally gives
+  examples dropped while reading, per dataset or task name (e.g. BatchIterator.stats()["decontamination"]),
+  shown as a column."""
   for label, value in (("steps", steps), ("batch", batch), ("examples per row", examples_per_row)):
     if value is not None and value <= 0:
       raise errors.ConfigError(f"audit: {label} must be positive, got {value}")
@@ -220,7 +238,7 @@ def audit(name: str, *, steps: int | None = None, batch: int | None = None, exam
           submixture=key, dataset=dataset, tasks=[t.name for t in tasks], examples=count, counted_from=origin,
           at_least=at_least, cap=getattr(sub._task_to_rate[tasks[0].name], "cap", None),  # pylint: disable=protected-access
           rate=rate, share_of_submixture=share_sub, share_of_mixture=share_mix, epochs=epochs,
-          variant_shares=variant, dropped=(dropped or {}).get(dataset)))
+          variant_shares=variant, dropped=_dropped_for(dropped, dataset, [t.name for t in tasks])))
   measured = _submixture_shares_from_rates(name, counts, subs)
   submixtures = []
   for key in subs:
