@@ -29,7 +29,7 @@ def test_submixture_shares_equal_the_configured_proportions(report_b):
   for key, configured in rates.PROPORTIONS["B"].items():
     assert shares[key]["configured"] == configured
     assert shares[key]["ours"] == pytest.approx(configured, abs=0.1)
-  assert shares["t0sf"]["datasets"] == 193 and shares["niv2"]["datasets"] == 1
+  assert shares["t0sf"]["datasets"] == 193 and shares["t0sf"]["tasks"] == 4 * 193 and shares["niv2"]["datasets"] == 1
   report_a = audit.audit("flan2022_a")
   for sub in report_a["submixtures"]:
     assert sub["ours"] == pytest.approx(rates.PROPORTIONS["A"][sub["submixture"]], abs=0.1)
@@ -79,7 +79,7 @@ def test_audit_command_json_and_errors(capsys, monkeypatch):
 def test_list_shows_the_193_t0_sf_prompt_tasks(capsys):
   assert cli.main(["list", "--filter", "p3_*"]) == 0
   lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("task ")]
-  assert len(lines) == 193 and "task     p3_cos_e_v1.11_i_think  [train,validation]" in lines
+  assert len(lines) == 193 * 4 and "task     p3_cos_e_v1.11_i_think:fs_opt  [train,validation]" in lines
 
 
 def test_markdown_summary_is_the_readme_table(report_b):

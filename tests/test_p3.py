@@ -61,29 +61,39 @@ def test_the_193_prompts_of_t0_sf():
   assert p3_prompts.TRAIN_EXAMPLES["duorc_SelfRC_build_story_around_qa"] == 60_094
 
 
+def test_separated_options_only_where_the_prompt_does_not_show_them():
+  assert p3.separate_options("Which? A: x", ["water", "sugar"]) == ["water", "sugar"]
+  assert p3.separate_options("Options: - desk - ocean", ["desk", "ocean"]) == []
+  assert p3.separate_options("Who?", []) == []
+
+
 def test_p3_prompts_read_from_files_in_p3_layout(t0_sf):
-  (inputs, target, last), second = _texts("p3_sciq_Direct_Question")
-  assert inputs.startswith("Answer the question: What do plants make") and target == "sugar" and last == 1
-  assert inputs.endswith("\n\nPossible answers:\n- water\n- sugar\n- salt")  # choices the prompt did not show
-  (inputs, target, _), = _texts("p3_cos_e_v1.11_question_option_description_text")
-  assert inputs == "Where is a pen kept? Options: - desk - ocean\nAnswer:" and target == "desk"  # already shown
-  (inputs, target, _), = _texts("p3_wiki_bio_who", split="validation")
-  assert target == "Ada Lovelace" and "Possible answers" not in inputs
+  (inputs, target, last), second = _texts("p3_sciq_Direct_Question:zs_noopt")
+  assert inputs == "Answer the question: What do plants make from sunlight?\nA:" and target == "sugar" and last == 1
   assert second[1] == "gravity"
+  for inputs, target, _ in _texts("p3_sciq_Direct_Question:zs_opt"):  # choices the prompt did not show
+    assert all(choice in inputs for choice in ("water", "sugar", "salt") if "sunlight" in inputs)
+    assert inputs.startswith("Answer the question: What") and len(inputs) > 60
+  (inputs, target, _), = _texts("p3_cos_e_v1.11_question_option_description_text:zs_opt")
+  assert inputs == "Where is a pen kept? Options: - desk - ocean\nAnswer:" and target == "desk"  # already shown
+  (inputs, target, _), = _texts("p3_wiki_bio_who:zs_noopt", split="validation")
+  assert target == "Ada Lovelace" and inputs.startswith("Facts:")
+  (inputs, target, _), _ = _texts("p3_sciq_Direct_Question:fs_noopt")  # the other train example as exemplar
+  assert "What pulls objects toward Earth?" in inputs and "gravity" in inputs and target == "sugar"
 
 
 def test_rates_come_from_the_recorded_counts_before_download(t0_sf):
   mixture = seqio.get_mixture_or_task("flan2022_t0sf")
-  assert len(mixture.tasks) == 193
+  assert len(mixture.tasks) == 193 * 4  # zs/fs x options/no options
   rate = {t.name: mixture.get_rate(t) for t in mixture.tasks}
-  assert rate["p3_amazon_polarity_user_satisfied"] == 20_000 and rate["p3_quarel_logic_test"] == 1_941
-  assert rate["p3_wiki_qa_Jeopardy_style"] == 1_040
+  assert rate["p3_amazon_polarity_user_satisfied:zs_opt"] == 20_000 / 4
+  assert rate["p3_quarel_logic_test:fs_noopt"] == 1_941 / 4 and rate["p3_wiki_qa_Jeopardy_style:zs_noopt"] == 1_040 / 4
 
 
 def test_missing_files_name_the_prompt_and_pattern(t0_sf):
   with pytest.raises(errors.InputError, match=r"P3 prompt 'dream_baseline': no files match .*data/dream_baseline/"
                                                r"train.tfrecord-\*-of-\*"):
-    _texts("p3_dream_baseline")
+    _texts("p3_dream_baseline:zs_opt")
 
 
 def test_unset_directory_is_a_config_error(monkeypatch):

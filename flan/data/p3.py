@@ -6,9 +6,10 @@ for multiple-choice prompts, answer_choices. The P3 directory (a local folder or
 first match wins: gin `flan.data.p3.p3_data_dir.path`, the FLAN_P3_DIR variable. It is looked up when
 a task is first read, not at registration, so registering the T0-SF mixture needs no data.
 
-Multiple-choice prompts whose inputs do not already list their answer choices get them appended as an
-options block (as the Flan Collection formats T0's "separated options" prompts). Train split sizes
-come from the recorded table (flan.data.p3_prompts), so mixing rates are right before the download.
+`to_fields` maps a P3 example to the "prompted" template family: the prompt, the answer, and the answer
+choices as options when the prompt does not already list them (T0's "separated options" prompts), so
+the with-options variants append them as the Flan Collection does. Train split sizes come from the
+recorded table (flan.data.p3_prompts), so mixing rates are right before the download.
 """
 import os
 import threading
@@ -20,7 +21,6 @@ import seqio
 import tensorflow as tf
 
 from flan import errors
-from flan.data import options as options_lib
 
 SPLITS = ("train", "validation")
 FEATURES = {
@@ -92,32 +92,25 @@ def _dense_choices(example):
   return {**example, "answer_choices": choices}
 
 
-def with_options(inputs: str, target: str, choices: Sequence[str]) -> tuple[str, str]:
-  """Appends the answer choices to `inputs` unless every one of them is already written there."""
-  inputs, target = inputs.strip(), target.strip()
+def separate_options(inputs: str, choices: Sequence[str]) -> list[str]:
+  """The answer choices to offer as options: none when the prompt already writes every one of them."""
   choices = [c.strip() for c in choices if c.strip()]
   if not choices or all(choice in inputs for choice in choices):
-    return inputs, target
-  block, target = options_lib.render_options(options_lib.FIXED_STYLE, choices, target)
-  return inputs + block, target
+    return []
+  return choices
 
 
-def _to_text_numpy(inputs, targets, choices):
+def _options_numpy(inputs, choices):
   text = lambda value: value.decode("utf-8") if isinstance(value, bytes) else str(value)
-  out_inputs, out_targets = with_options(text(inputs), text(targets), [text(c) for c in choices])
-  return np.array(out_inputs.encode("utf-8"), dtype=object), np.array(out_targets.encode("utf-8"), dtype=object)
+  kept = separate_options(text(inputs), [text(c) for c in choices])
+  return np.array([c.encode("utf-8") for c in kept], dtype=object).reshape([len(kept)])
 
 
 @tf.autograph.experimental.do_not_convert
-def to_text(example):
-  """P3 features -> {"inputs", "targets"} text, options appended where the prompt does not show them."""
-  inputs, targets = tf.numpy_function(
-      _to_text_numpy, [example["inputs_pretokenized"], example["targets_pretokenized"], example["answer_choices"]],
-      [tf.string, tf.string], stateful=False)
-  inputs.set_shape([])
-  targets.set_shape([])
-  return {"inputs": inputs, "targets": targets}
-
-
-def preprocess(dataset: tf.data.Dataset) -> tf.data.Dataset:
-  return dataset.map(to_text)
+def to_fields(example):
+  """P3 features -> the "prompted" family's fields: prompt, answer and (separated) options."""
+  options = tf.numpy_function(_options_numpy, [example["inputs_pretokenized"], example["answer_choices"]],
+                              tf.string, stateful=False)
+  options.set_shape([None])
+  return {"prompt": tf.strings.strip(example["inputs_pretokenized"]),
+          "answer": tf.strings.strip(example["targets_pretokenized"]), "options": options}

@@ -1,6 +1,6 @@
 """Registry of template families by name."""
 from flan.data import names
-from flan.data.template_families import classification, cot, demo, dialog, generation, qa, summaries
+from flan.data.template_families import classification, cot, demo, dialog, generation, prompted, qa, summaries
 from flan.data.templates import TemplateFamily
 
 FAMILIES: dict[str, TemplateFamily] = {
@@ -10,7 +10,7 @@ FAMILIES: dict[str, TemplateFamily] = {
         qa.YES_NO_QA, qa.MULTIPLE_CHOICE, qa.MC_QUESTION, qa.COMPLETION, qa.COREFERENCE, qa.EXTRACTIVE_QA, qa.CLOSED_QA,
         generation.SUMMARIZATION, generation.TITLE, generation.TRANSLATION, generation.DATA_TO_TEXT,
         generation.INSTRUCTIONS, cot.COT, dialog.DIALOG, summaries.DIALOGUE_SUMMARY,
-        summaries.CRITICS_CONSENSUS, summaries.DEBATE_CLAIM, *demo.ALL,
+        summaries.CRITICS_CONSENSUS, summaries.DEBATE_CLAIM, prompted.PROMPTED, *demo.ALL,
     )
 }
 
