@@ -30,7 +30,7 @@ EXEMPLARS_PER_GROUP = 10
 EXEMPLAR_SCAN_LIMIT = 1_000_000
 # Ungrouped exemplars are a sample of the first EXEMPLAR_SAMPLE_SCAN examples of a file-shuffled (seeded)
 # read of the split: bounded, so that starting a mixture of many few-shot datasets stays quick.
-EXEMPLAR_SAMPLE_SCAN = 50_000
+EXEMPLAR_SAMPLE_SCAN = 20_000
 
 FieldMap = Callable[[Mapping[str, tf.Tensor]], Mapping[str, tf.Tensor]]
 
