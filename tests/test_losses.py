@@ -101,3 +101,23 @@ def test_per_sequence_ignores_padding_segment(batch):
   want, _ = reference(logits, targets, weights * (segment_ids > 0), 1e-4, 0.0, "per_sequence",
                       segment_ids)
   np.testing.assert_allclose(float(loss), want, rtol=2e-6)
+
+
+@pytest.mark.parametrize("z_loss, label_smoothing", [(1e-4, 0.0), (1e-2, 0.1)])
+def test_gradient_matches_float64_finite_differences(batch, z_loss, label_smoothing):
+  """The hand-written backward pass of the token cross-entropy against central differences of the
+  float64 reference."""
+  import jax  # pylint: disable=import-outside-toplevel
+  logits, targets, weights = batch
+  grad = np.asarray(jax.grad(lambda l: cross_entropy_loss(
+      l, targets, weights, z_loss=z_loss, label_smoothing=label_smoothing, loss_normalizer="sum")[0])(logits))
+  want = np.zeros(logits.shape)
+  step = 1e-5
+  base = logits.astype(np.float64)
+  for index in np.ndindex(*logits.shape):
+    up, down = base.copy(), base.copy()
+    up[index] += step
+    down[index] -= step
+    want[index] = (reference(up, targets, weights, z_loss, label_smoothing, "sum")[0]
+                   - reference(down, targets, weights, z_loss, label_smoothing, "sum")[0]) / (2 * step)
+  np.testing.assert_allclose(grad, want, atol=2e-6, rtol=1e-4)

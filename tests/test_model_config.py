@@ -87,6 +87,6 @@ def test_gin_bindings_override_fields():
     gin.parse_config_files_and_bindings(
         [str(GIN_DIR / "xl.gin")], ["get_config.dropout_rate = 0.05", "get_config.remat = True"])
     cfg = get_config()
-    assert (cfg.emb_dim, cfg.dropout_rate, cfg.remat) == (2048, 0.05, True)
+    assert (cfg.emb_dim, cfg.dropout_rate, cfg.remat) == (2048, 0.05, "full")  # True names "full"
   finally:
     gin.clear_config()

@@ -193,16 +193,18 @@ def test_cached_decoding_equals_full_forward(scan_layers):
   length = dec.shape[1]
   full = np.asarray(jitted(cfg)({"params": params}, enc, dec))
   encoded = jitted(cfg, "encode")({"params": params}, enc)
-  cache = jax.eval_shape(
-      lambda: model.init(jax.random.PRNGKey(0), encoded, enc, np.zeros_like(dec), decode=True,
-                         max_decode_length=length, method=Transformer.decode)["cache"])
-  cache = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), cache)
+  # creating the cache projects the cross-attention keys/values of `encoded` once.
+  _, created = model.apply({"params": params}, encoded, enc, np.zeros_like(dec), decode=True,
+                           max_decode_length=length, method=Transformer.decode, mutable=["cache"])
+  cache = created["cache"]
   lead = (2,) if scan_layers else ()
   layer = cache["decoder"]["layers" if scan_layers else "layers_0"]["self_attention"]
-  assert layer["cached_key"].shape == lead + (2, length, 4, 8)
+  assert layer["cached_key"].shape == lead + (2, 4, length, 8)  # [batch, heads, length, head_dim]
   assert layer["cache_index"].shape == lead
+  np.testing.assert_array_equal(layer["cached_key"], 0)
   cross = cache["decoder"]["layers" if scan_layers else "layers_0"]["encoder_decoder_attention"]
-  assert cross["cached_key"].shape == lead + (2, 10, 4, 8)
+  assert cross["cached_key"].shape == lead + (2, 4, 10, 8)
+  assert np.abs(np.asarray(cross["cached_key"])).max() > 0
 
   @jax.jit
   def step(cache, encoded, token):
@@ -214,9 +216,8 @@ def test_cached_decoding_equals_full_forward(scan_layers):
     return logits, state["cache"]
 
   for t in range(length):
-    # cross-attention keys/values come from the cache after the first step.
-    logits, cache = step(cache, encoded if t == 0 else jnp.zeros_like(encoded),
-                         dec[:, t:t + 1])
+    # cross-attention keys/values come from the cache, not from the encoded input.
+    logits, cache = step(cache, jnp.zeros_like(encoded), dec[:, t:t + 1])
     np.testing.assert_allclose(np.asarray(logits)[:, 0], full[:, t], atol=1e-5, rtol=1e-5,
                                err_msg=f"step {t}")
 

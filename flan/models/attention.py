@@ -1,16 +1,18 @@
-"""Multi-head attention for T5: no 1/sqrt(d) scaling (folded into the query init), an
-additive float32 relative-position bias, boolean masks and an autoregressive KV cache."""
-import functools
-
+"""Multi-head attention for T5: no 1/sqrt(d) scaling (folded into the query init), an additive
+relative-position bias, packed-example / padding / causal masking, and an autoregressive KV cache.
+The attention kernel itself (XLA, jax.nn.dot_product_attention / cuDNN, Pallas flash) is chosen in
+flan.models.attention_kernels."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
-from flan.models.layers import Dense, JoinedDense, dense_apply
+from flan.models.attention_kernels import cached_attention, dot_product_attention
+from flan.models.layers import Dense, JoinedDense
 
 attention_kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
-# jax.nn.dot_product_attention fills masked logits with the same value.
-_MASKED_LOGIT = -0.7 * float(jnp.finfo(jnp.float32).max)
+# Names of the projections for remat policies that keep them (flan.models.remat).
+PROJECTION_NAMES = ("attention_query", "attention_key", "attention_value")
 
 
 def query_kernel_init(head_dim: int):
@@ -20,154 +22,109 @@ def query_kernel_init(head_dim: int):
   return init
 
 
-def xla_attention(query, key, value, bias, mask, dropout_fn=None):
-  """Plain einsum attention. query [b,q,h,d], key/value [b,k,h,d]; bias float32 and
-  mask bool broadcastable to [b,h,q,k]. Logits and softmax in float32."""
-  logits = jnp.einsum("bqhd,bkhd->bhqk", query, key, preferred_element_type=jnp.float32)
-  if bias is not None:
-    logits = logits + bias.astype(jnp.float32)
-  if mask is not None:
-    logits = jnp.where(mask, logits, _MASKED_LOGIT)
-  probs = jax.nn.softmax(logits, axis=-1)
-  if dropout_fn is not None:
-    probs = dropout_fn(probs)
-  return jnp.einsum("bhqk,bkhd->bqhd", probs.astype(value.dtype), value)
-
-
-def fused_attention(query, key, value, bias, mask):
-  """jax.nn.dot_product_attention (XLA or cuDNN chosen by jax); no scaling."""
-  return jax.nn.dot_product_attention(query, key, value, bias=bias, mask=mask, scale=1.0)
-
-
-def choose_attention_impl(impl: str, attention_dropout: bool) -> str:
-  """"xla" or "dot_product_attention" for this call; the fused op has no attention dropout."""
-  if impl == "auto":
-    return "xla" if attention_dropout else "dot_product_attention"
-  if impl == "dot_product_attention" and attention_dropout:
-    raise ValueError(
-        "attention_impl='dot_product_attention' cannot apply dropout to attention weights; "
-        "use attention_impl='auto' or 'xla', or set dropout_rate=0 / enable_dropout=False")
-  if impl not in ("xla", "dot_product_attention"):
-    raise ValueError(f"unknown attention_impl {impl!r}")
-  return impl
-
-
-def combine_masks(*masks):
-  """Logical AND of boolean masks (None entries are skipped); None if all are None."""
-  masks = [m for m in masks if m is not None]
-  if not masks:
-    return None
-  return functools.reduce(jnp.logical_and, masks)
-
-
 class MultiHeadAttention(nn.Module):
   """T5 attention with query/key/value/out kernels stored [emb, heads*head_dim]."""
   num_heads: int
   head_dim: int
-  dropout_rate: float = 0.0
+  dropout_rate: float = 0.0  # on the attention weights (T5Config.attention_dropout_rate)
   dtype: jnp.dtype = jnp.float32
   attention_impl: str = "auto"
 
   @nn.compact
-  def __call__(self, inputs_q, inputs_kv, mask=None, bias=None, deterministic: bool = True,
-               decode: bool = False, decode_fixed_kv: bool = False):
-    """inputs_q [b,q,emb], inputs_kv [b,k,emb]; mask bool and bias float32 broadcastable to
-    [b,heads,q,k].
+  def __call__(self, inputs_q, inputs_kv, bias=None, *, query_segment_ids=None, key_segment_ids=None,
+               key_valid=None, causal=False, deterministic: bool = True, decode: bool = False,
+               decode_fixed_kv: bool = False):
+    """inputs_q [b,q,emb], inputs_kv [b,k,emb]; bias broadcastable to [b,heads,q,k]; query may attend to
+    key where the segment ids [b,q] / [b,k] agree, key_valid [b,k] is True and (causal) key <= query.
 
     decode=True (causal self-attention): one query per call; keys/values accumulate in
     the cache. decode_fixed_kv=True (cross-attention while decoding): `inputs_kv` is the
-    same at every step, so its keys/values are projected at the first step (cache_index
-    0) and read from the cache afterwards.
+    same at every step, so its keys/values are projected once, when the cache is created
+    (the full-length call that makes the "cache" collection), and read from it afterwards.
     """
     heads_kv = (self.num_heads, self.head_dim)
     project = lambda name, init: Dense(heads_kv, ("embed", "joined_kv"), self.dtype,
                                        kernel_init=init, name=name)
     names = ("batch", "length", "heads", "kv")
     query = project("query", query_kernel_init(self.head_dim))(inputs_q)
-    query = nn.with_logical_constraint(query, names)
-    if decode_fixed_kv and self.has_variable("cache", "cached_key"):
+    query = checkpoint_name(nn.with_logical_constraint(query, names), PROJECTION_NAMES[0])
+    cached_layout = decode_fixed_kv and self.has_variable("cache", "cached_key")
+    if cached_layout:
       key, value = self._fixed_kv_from_cache(inputs_kv)
     else:
       key = project("key", attention_kernel_init)(inputs_kv)
       value = project("value", attention_kernel_init)(inputs_kv)
-      if decode_fixed_kv:  # model.init: create the cache
-        self._fixed_kv_cache(key, value)
-    key = nn.with_logical_constraint(key, names)
-    value = nn.with_logical_constraint(value, names)
+      if decode_fixed_kv:  # the cache is being created: keep these keys/values for every step
+        self._store_fixed_kv(key, value)
+    if not cached_layout:
+      key = checkpoint_name(nn.with_logical_constraint(key, names), PROJECTION_NAMES[1])
+      value = checkpoint_name(nn.with_logical_constraint(value, names), PROJECTION_NAMES[2])
 
+    mask = None
     if decode:
-      key, value, mask = self._update_cache(key, value, mask)
-
-    attention_dropout = not deterministic and self.dropout_rate > 0.0
-    impl = choose_attention_impl(self.attention_impl, attention_dropout)
-    if impl == "xla":
+      key, value, mask = self._update_cache(key, value)
+      if mask is not None:  # a decode step: the cache masks the slots after it
+        cached_layout, causal = True, False
+    if cached_layout:  # one query against a [b, h, k, d] cache
+      if query_segment_ids is not None:
+        raise ValueError("cached decoding takes unpacked rows: pass no segment ids with decode=True")
+      cache_names = ("batch", "heads", "length", "kv")
+      out = cached_attention(query, nn.with_logical_constraint(key, cache_names),
+                             nn.with_logical_constraint(value, cache_names), bias, key_valid=key_valid,
+                             mask=mask)
+    else:
       dropout_fn = None
-      if attention_dropout:
+      if not deterministic and self.dropout_rate > 0.0:
         # T5X shares the dropout mask across query positions.
         dropout = nn.Dropout(self.dropout_rate, broadcast_dims=(2,))
         dropout_fn = lambda p: dropout(p, deterministic=False)
-      out = xla_attention(query, key, value, bias, mask, dropout_fn)
-    else:
-      out = fused_attention(query, key, value, bias, mask)
+      out = dot_product_attention(query, key, value, bias, query_segment_ids=query_segment_ids,
+                                  key_segment_ids=key_segment_ids, key_valid=key_valid, causal=causal,
+                                  mask=mask, dropout_fn=dropout_fn, impl=self.attention_impl)
     out = nn.with_logical_constraint(out, names)
     out = JoinedDense(inputs_q.shape[-1], 2, ("joined_kv", "embed"), self.dtype,
                       kernel_init=attention_kernel_init, name="out")(out)
     return nn.with_logical_constraint(out, ("batch", "length", "embed"))
 
-  def _fixed_kv_cache(self, key, value):
-    return (self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype),
-            self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype),
-            self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32)))
+  # Decode caches hold keys and values as [batch, heads, length, head_dim]: a decode step's attention
+  # then reads them with (batch, heads) leading, as the CPU/GPU batched matmuls want, instead of
+  # transposing the whole cache at every step.
+
+  def _store_fixed_kv(self, key, value):
+    """Creates the cross-attention cache holding these [b, k, h, d] keys/values as [b, h, k, d]."""
+    self.variable("cache", "cached_key", lambda: jnp.swapaxes(key, 1, 2))
+    self.variable("cache", "cached_value", lambda: jnp.swapaxes(value, 1, 2))
 
   def _fixed_kv_from_cache(self, inputs_kv):
-    """Keys/values of `inputs_kv`: projected when cache_index is 0, else the cached ones."""
-    params = nn.unbox(self.variables["params"])
-    kernels = (params["key"]["kernel"], params["value"]["kernel"])
-    batch, length, heads, head_dim = self.variables["cache"]["cached_key"].shape
+    """The cached [b, h, k, d] cross-attention keys/values (`inputs_kv` only checked for its shape)."""
+    cache = self.variables["cache"]
+    batch, _, length, _ = cache["cached_key"].shape
     if inputs_kv.shape[:2] != (batch, length):
       raise ValueError(f"cross-attention inputs have shape {tuple(inputs_kv.shape)} but the "
                        f"decode cache was made for [batch, length] = [{batch}, {length}]")
-    cached_key, cached_value, cache_index = self._fixed_kv_cache(
-        jax.ShapeDtypeStruct((batch, length, heads, head_dim), self.dtype),
-        jax.ShapeDtypeStruct((batch, length, heads, head_dim), self.dtype))
+    return cache["cached_key"], cache["cached_value"]
 
-    def project(inputs_kv, cached):
-      del cached
-      return tuple(dense_apply(inputs_kv, kernel, (heads, head_dim), self.dtype).astype(c.dtype)
-                   for kernel, c in zip(kernels, (cached_key.value, cached_value.value)))
-
-    def reuse(inputs_kv, cached):
-      del inputs_kv
-      return cached
-
-    key, value = jax.lax.cond(cache_index.value == 0, project, reuse, inputs_kv,
-                              (cached_key.value, cached_value.value))
-    cached_key.value, cached_value.value = key, value
-    cache_index.value = cache_index.value + 1
-    return key, value
-
-  def _update_cache(self, key, value, mask):
-    """Writes this step's key/value at cache_index; masks cache slots not yet written.
-
-    The first call (model.init with full-length inputs) only creates the cache."""
+  def _update_cache(self, key, value):
+    """Writes this step's key/value at cache_index; returns the [b, h, length, d] cache and the mask of
+    the slots written so far. The first call (model.init with full-length inputs) only creates the
+    cache and returns key and value as they are (mask None)."""
     initialized = self.has_variable("cache", "cached_key")
-    cached_key = self.variable("cache", "cached_key", jnp.zeros, key.shape, key.dtype)
-    cached_value = self.variable("cache", "cached_value", jnp.zeros, value.shape, value.dtype)
+    shape = (key.shape[0], key.shape[2], key.shape[1], key.shape[3])
+    cached_key = self.variable("cache", "cached_key", jnp.zeros, shape, key.dtype)
+    cached_value = self.variable("cache", "cached_value", jnp.zeros, shape, value.dtype)
     cache_index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
     if not initialized:
-      return key, value, mask
-    batch, max_length, heads, head_dim = cached_key.value.shape
+      return key, value, None
+    batch, heads, max_length, head_dim = cached_key.value.shape
     if key.shape != (batch, 1, heads, head_dim):
       raise ValueError(
           f"decode=True takes one token per call: key shape {key.shape}, cache holds "
-          f"{cached_key.value.shape} (batch, max_decode_length, heads, head_dim)")
+          f"{cached_key.value.shape} (batch, heads, max_decode_length, head_dim)")
     index = cache_index.value
-    key = jax.lax.dynamic_update_slice(cached_key.value, key.astype(cached_key.value.dtype),
-                                       (0, index, 0, 0))
-    value = jax.lax.dynamic_update_slice(cached_value.value,
-                                         value.astype(cached_value.value.dtype), (0, index, 0, 0))
-    cached_key.value = key
-    cached_value.value = value
+    write = lambda cache, x: jax.lax.dynamic_update_slice(
+        cache, jnp.swapaxes(x, 1, 2).astype(cache.dtype), (0, 0, index, 0))
+    cached_key.value = key = write(cached_key.value, key)
+    cached_value.value = value = write(cached_value.value, value)
     cache_index.value = index + 1
     written = (jnp.arange(max_length) <= index)[None, None, None, :]
-    return key, value, combine_masks(mask, written)
+    return key, value, written

@@ -1,11 +1,14 @@
 """T5 network configuration and the size table (T5 v1.1 sizes from DESIGN.md)."""
 import dataclasses
-from typing import Any
+from typing import Any, Optional, Union
 
 import gin
 
 FEED_FORWARD_KINDS = ("gated-gelu", "relu")
-ATTENTION_IMPLS = ("auto", "xla", "dot_product_attention")
+# flan.models.attention_kernels describes each; "auto" picks per backend.
+ATTENTION_IMPLS = ("auto", "xla", "dot_product_attention", "cudnn", "pallas")
+# flan.models.remat describes each (what a layer keeps for the backward pass).
+REMAT_POLICIES = ("none", "full", "save_dots", "save_dense", "save_qkv", "offload_dense")
 DTYPES = ("bfloat16", "float32", "float16")
 
 
@@ -15,6 +18,11 @@ class T5Config:
 
   Parameters are always float32; `dtype` is the activation dtype. RMSNorm, softmax
   and the output logits are computed in float32 whatever `dtype` is.
+
+  attention_dropout: dropout on the attention weights; None = dropout_rate (T5X applies dropout_rate
+  there too). 0 lets training use the fused attention kernels (attention_impl "auto").
+  remat: the rematerialization policy of each layer, one of REMAT_POLICIES (True = "full",
+  False = "none").
   """
   emb_dim: int
   num_heads: int
@@ -30,11 +38,18 @@ class T5Config:
   layer_norm_epsilon: float = 1e-6
   feed_forward: str = "gated-gelu"
   logits_via_embedding: bool = False
-  remat: bool = False
+  remat: Union[str, bool] = "none"
   scan_layers: bool = False
   attention_impl: str = "auto"
+  attention_dropout: Optional[float] = None
 
   def __post_init__(self):
+    if isinstance(self.remat, bool):
+      object.__setattr__(self, "remat", "full" if self.remat else "none")
+    if self.remat not in REMAT_POLICIES:
+      raise ValueError(f"T5Config.remat must be one of {REMAT_POLICIES} (or True/False), got {self.remat!r}")
+    if self.attention_dropout is not None and not 0.0 <= self.attention_dropout < 1.0:
+      raise ValueError(f"T5Config.attention_dropout must be in [0, 1) or None, got {self.attention_dropout!r}")
     for name in ("emb_dim", "num_heads", "head_dim", "mlp_dim", "num_encoder_layers",
                  "num_decoder_layers", "vocab_size", "relative_attention_num_buckets",
                  "relative_attention_max_distance"):
@@ -63,6 +78,11 @@ class T5Config:
     if unknown:
       raise ValueError(f"unknown T5Config fields {unknown}")
     return dataclasses.replace(self, **changes)
+
+  @property
+  def attention_dropout_rate(self) -> float:
+    """Dropout on attention weights: attention_dropout, or dropout_rate when that is None."""
+    return self.dropout_rate if self.attention_dropout is None else self.attention_dropout
 
   @property
   def joined_kv_dim(self) -> int:

@@ -32,18 +32,15 @@ def _decode_step(model, params, cache, encoded, encoder_tokens, tokens, max_deco
   return logits[:, 0, :].astype(jnp.float32), updated["cache"]
 
 
-def _empty_cache(model, params, encoded, encoder_tokens, max_decode_length):
-  """Zero key/value caches for [batch, max_decode_length] (shapes traced, nothing computed)."""
+def _new_cache(model, params, encoded, encoder_tokens, max_decode_length):
+  """The decode cache for [batch, max_decode_length]: empty self-attention caches and the cross-attention
+  keys/values of `encoded`. Called inside the jitted loop, where XLA drops the unused full-length decoder
+  pass that creates it: only the cross-attention projections run."""
   batch = encoder_tokens.shape[0]
-
-  def create(params, encoded, encoder_tokens):
-    _, variables = model.apply(
-        {"params": params}, encoded, encoder_tokens, jnp.zeros((batch, max_decode_length), jnp.int32),
-        decode=True, max_decode_length=max_decode_length, method=Transformer.decode, mutable=["cache"])
-    return variables["cache"]
-
-  shapes = jax.eval_shape(create, params, encoded, encoder_tokens)
-  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+  _, variables = model.apply(
+      {"params": params}, encoded, encoder_tokens, jnp.zeros((batch, max_decode_length), jnp.int32),
+      decode=True, max_decode_length=max_decode_length, method=Transformer.decode, mutable=["cache"])
+  return variables["cache"]
 
 
 def _mask_vocab(logits, vocab_limit):
@@ -79,7 +76,7 @@ def _sample_loop(params, encoder_tokens, rng, temperature, top_p, eos_id, *, con
   model = Transformer(config)
   encoded = model.apply({"params": params}, encoder_tokens, method=Transformer.encode)
   batch = encoder_tokens.shape[0]
-  cache = _empty_cache(model, params, encoded, encoder_tokens, max_decode_length)
+  cache = _new_cache(model, params, encoded, encoder_tokens, max_decode_length)
   sequences = jnp.zeros((batch, max_decode_length), jnp.int32)
   state = (jnp.array(0), jnp.full((batch,), START_TOKEN, jnp.int32), cache, sequences,
            jnp.zeros((batch,), bool), rng)
@@ -113,8 +110,14 @@ def length_penalty_factor(length, alpha):
 
 
 def _reorder_cache(cache, rows, batch_axis):
-  """Gathers the cache rows of the chosen beams (scalars such as cache indices are shared)."""
-  return jax.tree.map(lambda x: jnp.take(x, rows, axis=batch_axis) if x.ndim > batch_axis + 1 else x, cache)
+  """Gathers the self-attention cache rows of the chosen beams. Scalars such as cache indices are shared,
+  and the cross-attention keys/values are the same for every beam of an example (beams stay in their
+  example's rows), so they stay where they are."""
+  def reorder(path, x):
+    if x.ndim <= batch_axis + 1 or "encoder_decoder_attention" in jax.tree_util.keystr(path):
+      return x
+    return jnp.take(x, rows, axis=batch_axis)
+  return jax.tree_util.tree_map_with_path(reorder, cache)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "max_decode_length", "beam_size", "vocab_limit"))
@@ -126,7 +129,7 @@ def _beam_loop(params, encoder_tokens, alpha, eos_id, *, config, max_decode_leng
   batch, k, length = encoder_tokens.shape[0], beam_size, max_decode_length
   encoder_tokens = jnp.repeat(encoder_tokens, k, axis=0)
   encoded = model.apply({"params": params}, encoder_tokens, method=Transformer.encode)
-  cache = _empty_cache(model, params, encoded, encoder_tokens, length)
+  cache = _new_cache(model, params, encoded, encoder_tokens, length)
   batch_axis = 1 if config.scan_layers else 0
   alive_logp = jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch, 1))
   state = dict(step=jnp.array(0), alive_seqs=jnp.zeros((batch, k, length), jnp.int32), alive_logp=alive_logp,

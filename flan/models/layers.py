@@ -36,13 +36,41 @@ class Dense(nn.Module):
   kernel_axes: Sequence[str]
   dtype: jnp.dtype = jnp.float32
   kernel_init: nn.initializers.Initializer = default_kernel_init
+  explicit_gradients: bool = False  # see `matmul_with_explicit_gradients`
 
   @nn.compact
   def __call__(self, x):
     features = tuple(self.features)
     kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
                         (x.shape[-1], int(np.prod(features))), jnp.float32)
+    if self.explicit_gradients:
+      y = matmul_with_explicit_gradients(jnp.asarray(x, self.dtype), jnp.asarray(kernel, self.dtype))
+      return y.reshape(x.shape[:-1] + features)
     return dense_apply(x, kernel, features, self.dtype)
+
+
+@jax.custom_vjp
+def matmul_with_explicit_gradients(x, kernel):
+  """x [..., in] @ kernel [in, out], differentiated by two plain einsums.
+
+  Same values and gradients as autodiff's; used for the output layer, where XLA's CPU compiler otherwise
+  writes the [tokens, vocab] logits gradient in a transposed layout for the kernel's gradient (a strided
+  pass over the largest array of the step, ~1.3-1.6x slower loss-layer backward measured on CPU)."""
+  return jnp.einsum("...i,io->...o", x, kernel)
+
+
+def _matmul_fwd(x, kernel):
+  return matmul_with_explicit_gradients(x, kernel), (x, kernel)
+
+
+def _matmul_bwd(residuals, grad):
+  x, kernel = residuals
+  grad_x = jnp.einsum("...o,io->...i", grad, kernel).astype(x.dtype)
+  grad_kernel = jnp.einsum("...i,...o->io", x, grad).astype(kernel.dtype)
+  return grad_x, grad_kernel
+
+
+matmul_with_explicit_gradients.defvjp(_matmul_fwd, _matmul_bwd)
 
 
 def dense_apply(x, kernel, features, dtype):

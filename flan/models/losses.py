@@ -1,4 +1,5 @@
 """Token cross-entropy with z-loss and label smoothing, and the T5X loss normalizers."""
+import functools
 from typing import Union
 
 import jax
@@ -37,16 +38,7 @@ def cross_entropy_loss(logits, targets, weights, z_loss: float = 1e-4,
   weights = weights.astype(jnp.float32)
   num_tokens = jnp.sum(weights)
   weights, normalizer = loss_weights_and_normalizer(loss_normalizer, weights, segment_ids)
-  vocab = logits.shape[-1]
-  log_z = jax.nn.logsumexp(logits, axis=-1)
-  log_probs = logits - log_z[..., None]
-  confidence = 1.0 - label_smoothing
-  low = label_smoothing / (vocab - 1)
-  target_log_prob = jnp.take_along_axis(log_probs, targets[..., None].astype(jnp.int32),
-                                        axis=-1)[..., 0]
-  # -sum_v q_v log p_v with q = low everywhere except confidence at the target.
-  cross_entropy = -(confidence - low) * target_log_prob - low * jnp.sum(log_probs, axis=-1)
-  cross_entropy = cross_entropy - _smoothed_entropy(confidence, low, vocab)
+  cross_entropy, log_z = _token_cross_entropy(logits, targets.astype(jnp.int32), float(label_smoothing))
   z_term = z_loss * jnp.square(log_z)
 
   total_ce = jnp.sum(cross_entropy * weights)
@@ -54,6 +46,47 @@ def cross_entropy_loss(logits, targets, weights, z_loss: float = 1e-4,
   loss = (total_ce + total_z) / normalizer
   return loss, {"cross_entropy": total_ce / normalizer, "z_loss": total_z / normalizer,
                 "num_tokens": num_tokens}
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _token_cross_entropy(logits, targets, label_smoothing):
+  """Per-token cross-entropy [b, t] against the smoothed one-hot targets, and log Z = logsumexp(logits).
+
+  With q = confidence at the target and low elsewhere, and log p = logits - log Z:
+  -sum_v q_v log p_v - H(q) = (confidence - low) (log Z - logit_target) + low (V log Z - sum_v logit_v) - H(q).
+  """
+  return _token_cross_entropy_fwd(logits, targets, label_smoothing)[0]
+
+
+def _token_cross_entropy_fwd(logits, targets, label_smoothing):
+  vocab = logits.shape[-1]
+  log_z = jax.nn.logsumexp(logits, axis=-1)
+  target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+  cross_entropy = log_z - target_logit
+  if label_smoothing:
+    confidence, low = 1.0 - label_smoothing, label_smoothing / (vocab - 1)
+    cross_entropy = ((confidence - low) * cross_entropy + low * (vocab * log_z - jnp.sum(logits, axis=-1))
+                     - _smoothed_entropy(confidence, low, vocab))
+  return (cross_entropy, log_z), (logits, targets, log_z)
+
+
+def _token_cross_entropy_bwd(label_smoothing, residuals, grads):
+  """d/dlogit_v = p_v (g_ce + 2 log Z g_logz') - g_ce ((confidence - low) [v = target] + low), where
+  g_logz' is the cotangent of log Z (confidence + low (V - 1) = 1 folds the smoothing into p_v).
+
+  Written by hand so that the [tokens, vocab] gradient is one elementwise pass (no scatter of the
+  target's one-hot) and is materialized once for both matmuls of the output layer that read it."""
+  logits, targets, log_z = residuals
+  g_ce, g_log_z = grads
+  vocab = logits.shape[-1]
+  confidence, low = 1.0 - label_smoothing, label_smoothing / (vocab - 1)
+  probs = jnp.exp(logits - log_z[..., None])
+  is_target = jnp.arange(vocab, dtype=jnp.int32) == targets[..., None]
+  grad = probs * (g_ce + g_log_z)[..., None] - g_ce[..., None] * jnp.where(is_target, confidence, low)
+  return jax.lax.optimization_barrier(grad), None
+
+
+_token_cross_entropy.defvjp(_token_cross_entropy_fwd, _token_cross_entropy_bwd)
 
 
 def _smoothed_entropy(confidence: float, low: float, vocab: int) -> float:

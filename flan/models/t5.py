@@ -1,13 +1,21 @@
-"""The T5 encoder-decoder (T5 v1.1 by default; original T5 via config) in flax.linen."""
+"""The T5 encoder-decoder (T5 v1.1 by default; original T5 via config) in flax.linen.
+
+The relative position bias of a stack is computed once per call from the row offsets 0..length-1,
+[1, heads, q, k], and shared by the batch and the layers (as T5X does). For packed rows this equals the
+bias of each example's own positions: within one example key minus query position is the difference of
+the offsets (positions restart at 0 and run contiguously, as seqio packs them), and pairs across examples
+are masked by the segment ids. The `*_positions` features are accepted and checked but not needed.
+"""
 from typing import Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flan.models.attention import MultiHeadAttention, combine_masks
+from flan.models.attention import MultiHeadAttention
 from flan.models.config import T5Config
 from flan.models.layers import Dense, Embed, MlpBlock, RMSNorm
 from flan.models.relative_position import RelativePositionBias
+from flan.models.remat import checkpoint_policy
 
 ACTIVATION = ("batch", "length", "embed")
 
@@ -24,23 +32,14 @@ def _check_like(name, array, tokens_name, tokens):
                      f"{tuple(tokens.shape)}; they must match")
 
 
-def _positions(positions, length):
-  """Given positions [b, l], else 0..l-1 as [1, l]."""
-  if positions is None:
-    return jnp.arange(length, dtype=jnp.int32)[None, :]
-  return jnp.asarray(positions, jnp.int32)
+def _offsets(length):
+  """Row offsets 0..length-1 as [1, length]: the positions of the shared relative bias."""
+  return jnp.arange(length, dtype=jnp.int32)[None, :]
 
 
-def _segment_mask(query_segments, key_segments):
-  """[b, 1, q, k]: True where query and key belong to the same packed example."""
-  if query_segments is None or key_segments is None:
-    return None
-  return (query_segments[:, None, :, None] == key_segments[:, None, None, :])
-
-
-def _key_padding_mask(tokens):
-  """[b, 1, 1, k]: False for padding keys (token id 0)."""
-  return (tokens > 0)[:, None, None, :]
+def _attention(cfg: T5Config, name: str):
+  return MultiHeadAttention(cfg.num_heads, cfg.head_dim, cfg.attention_dropout_rate,
+                            jnp.dtype(cfg.dtype), cfg.attention_impl, name=name)
 
 
 class EncoderLayer(nn.Module):
@@ -50,16 +49,16 @@ class EncoderLayer(nn.Module):
   scanned: bool = False
 
   @nn.compact
-  def __call__(self, x, bias, mask):
+  def __call__(self, x, bias, segment_ids, key_valid):
     cfg = self.config
     dtype = jnp.dtype(cfg.dtype)
     dropout = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(
         y, deterministic=self.deterministic)
     x = nn.with_logical_constraint(x, ACTIVATION)
     y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_attention_layer_norm")(x)
-    y = MultiHeadAttention(cfg.num_heads, cfg.head_dim, cfg.dropout_rate, dtype,
-                           cfg.attention_impl, name="attention")(
-                               y, y, mask, bias, deterministic=self.deterministic)
+    y = _attention(cfg, "attention")(y, y, bias, query_segment_ids=segment_ids,
+                                     key_segment_ids=segment_ids, key_valid=key_valid,
+                                     deterministic=self.deterministic)
     x = x + dropout(y)
     y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_mlp_layer_norm")(x)
     y = MlpBlock(cfg.mlp_dim, cfg.feed_forward, cfg.dropout_rate, dtype, name="mlp")(
@@ -76,23 +75,22 @@ class DecoderLayer(nn.Module):
   scanned: bool = False
 
   @nn.compact
-  def __call__(self, x, encoded, self_bias, self_mask, cross_mask):
+  def __call__(self, x, encoded, self_bias, segment_ids, encoder_segment_ids, encoder_valid):
     cfg = self.config
     dtype = jnp.dtype(cfg.dtype)
     dropout = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(
         y, deterministic=self.deterministic)
-    attention = lambda name: MultiHeadAttention(cfg.num_heads, cfg.head_dim, cfg.dropout_rate,
-                                                dtype, cfg.attention_impl, name=name)
     x = nn.with_logical_constraint(x, ACTIVATION)
     y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_self_attention_layer_norm")(x)
-    y = attention("self_attention")(y, y, self_mask, self_bias,
-                                    deterministic=self.deterministic, decode=self.decode)
+    y = _attention(cfg, "self_attention")(y, y, self_bias, query_segment_ids=segment_ids,
+                                          key_segment_ids=segment_ids, causal=True,
+                                          deterministic=self.deterministic, decode=self.decode)
     x = x + dropout(y)
     y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_cross_attention_layer_norm")(x)
     # T5 has no position bias in cross-attention.
-    y = attention("encoder_decoder_attention")(y, encoded, cross_mask, None,
-                                               deterministic=self.deterministic,
-                                               decode_fixed_kv=self.decode)
+    y = _attention(cfg, "encoder_decoder_attention")(
+        y, encoded, None, query_segment_ids=segment_ids, key_segment_ids=encoder_segment_ids,
+        key_valid=encoder_valid, deterministic=self.deterministic, decode_fixed_kv=self.decode)
     x = x + dropout(y)
     y = RMSNorm(cfg.layer_norm_epsilon, dtype, name="pre_mlp_layer_norm")(x)
     y = MlpBlock(cfg.mlp_dim, cfg.feed_forward, cfg.dropout_rate, dtype, name="mlp")(
@@ -104,9 +102,10 @@ class DecoderLayer(nn.Module):
 def _layer_stack(layer_cls, config: T5Config, num_layers: int, num_broadcast_args: int,
                  **layer_kwargs):
   """A callable (x, *broadcast_args) -> x over all layers: a Python loop of `layers_{i}`
-  or one nn.scan named `layers`, each layer optionally rematerialized."""
-  if config.remat:
-    layer_cls = nn.remat(layer_cls, prevent_cse=not config.scan_layers)
+  or one nn.scan named `layers`, each layer rematerialized by the policy `config.remat`."""
+  if config.remat != "none":
+    layer_cls = nn.remat(layer_cls, prevent_cse=not config.scan_layers,
+                         policy=checkpoint_policy(config.remat))
   if config.scan_layers:
     scanned = nn.scan(
         layer_cls,
@@ -142,14 +141,14 @@ class Encoder(nn.Module):
     x = self.shared_embedding(tokens)
     x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
     x = nn.with_logical_constraint(x.astype(dtype), ACTIVATION)
-    pos = _positions(positions, tokens.shape[1])
+    del positions  # see the module docstring
+    offsets = _offsets(tokens.shape[1])
     bias = RelativePositionBias(cfg.num_heads, cfg.relative_attention_num_buckets,
                                 cfg.relative_attention_max_distance, bidirectional=True,
-                                name="relpos_bias")(pos, pos).astype(dtype)
-    mask = combine_masks(_key_padding_mask(tokens), _segment_mask(segment_ids, segment_ids))
-    run_layers = _layer_stack(EncoderLayer, cfg, cfg.num_encoder_layers, 2,
+                                name="relpos_bias")(offsets, offsets).astype(dtype)
+    run_layers = _layer_stack(EncoderLayer, cfg, cfg.num_encoder_layers, 3,
                               deterministic=deterministic)
-    x = run_layers(x, bias, mask)
+    x = run_layers(x, bias, segment_ids, tokens > 0)
     x = RMSNorm(cfg.layer_norm_epsilon, dtype, name="encoder_norm")(x)
     x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
     return nn.with_logical_constraint(x, ACTIVATION)
@@ -182,34 +181,29 @@ class Decoder(nn.Module):
       length = max_decode_length or self._cached_length()
       query_pos = (step.value[None, None] if positions is None
                    else jnp.asarray(positions, jnp.int32))
-      self_bias = relpos(query_pos, jnp.arange(length, dtype=jnp.int32)[None, :])
-      self_mask = None  # the cache masks the slots after this step
+      self_bias = relpos(query_pos, _offsets(length))
       step.value = step.value + 1
     else:
-      pos = _positions(positions, tokens.shape[1])
-      self_bias = relpos(pos, pos)
-      index = jnp.arange(tokens.shape[1])
-      causal = (index[None, :] <= index[:, None])[None, None]
-      self_mask = combine_masks(causal, _segment_mask(segment_ids, segment_ids))
-    cross_mask = combine_masks(_key_padding_mask(encoder_tokens),
-                               _segment_mask(segment_ids, encoder_segment_ids))
-    run_layers = _layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, 4,
+      offsets = _offsets(tokens.shape[1])
+      self_bias = relpos(offsets, offsets)
+    run_layers = _layer_stack(DecoderLayer, cfg, cfg.num_decoder_layers, 5,
                               deterministic=deterministic, decode=decode)
-    x = run_layers(x, encoded.astype(dtype), self_bias.astype(dtype), self_mask, cross_mask)
+    x = run_layers(x, encoded.astype(dtype), self_bias.astype(dtype), segment_ids,
+                   encoder_segment_ids, encoder_tokens > 0)
     x = RMSNorm(cfg.layer_norm_epsilon, dtype, name="decoder_norm")(x)
     x = nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(x, deterministic=deterministic)
     x = nn.with_logical_constraint(x, ACTIVATION)
     if cfg.logits_via_embedding:
       logits = self.shared_embedding.attend(x.astype(jnp.float32) * cfg.emb_dim ** -0.5)
     else:
-      logits = Dense((cfg.vocab_size,), ("embed", "vocab"), jnp.float32,
+      logits = Dense((cfg.vocab_size,), ("embed", "vocab"), jnp.float32, explicit_gradients=True,
                      name="logits_dense")(x.astype(jnp.float32))
     return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
 
   def _cached_length(self) -> int:
     cache = self.variables["cache"]
     layer = cache["layers"] if self.config.scan_layers else cache["layers_0"]
-    return layer["self_attention"]["cached_key"].shape[-3]
+    return layer["self_attention"]["cached_key"].shape[-2]  # [..., b, heads, length, head_dim]
 
 
 class Transformer(nn.Module):
