@@ -23,8 +23,11 @@ def _run(tmp_path, model_dir, signal_name="none", at_batch=-1, log_name="batches
              JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
   gin_file = write_gin(tmp_path / "tiny.gin", num_steps=STEPS, checkpoint_every=2)
+  # The signal is sent when a given batch is read: without prefetching, that is while the step before it runs
+  # (prefetching is checked apart, in tests/test_prefetch.py and test_trainer_prefetch.py).
   command = [sys.executable, str(ROOT / "tests" / "trainer_interrupt.py"), signal_name, str(at_batch),
-             str(tmp_path / log_name), f"--gin_file={gin_file}", f"--gin.train.model_dir='{model_dir}'"]
+             str(tmp_path / log_name), f"--gin_file={gin_file}", f"--gin.train.model_dir='{model_dir}'",
+             "--gin.train.prefetch_batches=0"]
   return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 

@@ -45,14 +45,15 @@ def run_steps(session):
                 "nothing to do")
     return result
   session_lib.write_run_files(config.model_dir, session.data)
-  host_batch = session.next_batch()
-  compiled = _compile(session, host_batch)
-  step = session.start_step
-  with interrupts.StopSignals() as preemption:
+  with interrupts.StopSignals() as preemption:  # a signal during the compile stops after the first step
+    host_batch = session.next_batch()
+    compiled = _compile(session, host_batch)
+    step = session.start_step
     while True:
       session.state, device_metrics = compiled(session.state, _global(session, host_batch))
       step += 1
-      session.logger.submit(step, device_metrics, metrics_lib.batch_token_counts(host_batch))
+      session.logger.submit(step, device_metrics, metrics_lib.batch_token_counts(host_batch),
+                            host_values={"data_wait_s": session.data_wait_s})
       session.checkpointer.check()  # a failed background checkpoint write stops the run at once
       done, stop = step >= config.final_step, preemption.agreed(step)
       if step % config.checkpoint_every == 0 or done or stop:

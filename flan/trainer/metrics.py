@@ -93,9 +93,10 @@ class MetricsLogger:
       self.jsonl = open(os.path.join(model_dir, "metrics.jsonl"), "a", encoding="utf-8")  # pylint: disable=consider-using-with
       self.tensorboard = EventFileWriter(os.path.join(model_dir, "tensorboard", "train"))
 
-  def submit(self, step, device_metrics, token_counts):
-    """Queues step `step` (1-based count of updates after it) and logs the step queued before it."""
-    previous, self._pending = self._pending, (step, device_metrics, token_counts)
+  def submit(self, step, device_metrics, token_counts, host_values=None):
+    """Queues step `step` (1-based count of updates after it) and logs the step queued before it.
+    host_values (e.g. {"data_wait_s": ...}, the time the step waited for its batch) join its record."""
+    previous, self._pending = self._pending, (step, device_metrics, token_counts, host_values or {})
     if previous is not None:
       return self._read(*previous)
     return None
@@ -109,8 +110,9 @@ class MetricsLogger:
     """Call after pauses (checkpoint, eval) so the next step time does not include them."""
     self._last_ready = None
 
-  def _read(self, step, device_metrics, token_counts):
+  def _read(self, step, device_metrics, token_counts, host_values=None):
     values = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    values.update(host_values or {})
     now = time.perf_counter()
     step_time = None if self._last_ready is None else now - self._last_ready
     self._last_ready = now
@@ -182,6 +184,8 @@ def progress_line(record):
                  f"{record['nonpadding_fraction/targets']:.2f}")
   if "step_time_s" in record:
     parts.append(f"step {record['step_time_s'] * 1000:.0f} ms")
+  if "data_wait_s" in record:
+    parts.append(f"data wait {record['data_wait_s'] * 1000:.0f} ms")
   if "mfu" in record:
     parts.append(f"MFU {record['mfu'] * 100:.1f}%")
   return " | ".join(parts)

@@ -63,6 +63,7 @@ class RunConfig:
   init_optimizer_state: bool = False
   step_offset: int = 0
   bos_id: Optional[int] = 0
+  prefetch_batches: int = 2
   num_devices: Optional[int] = None
   process_count: Optional[int] = None
   # Derived in __post_init__ (not settable).
@@ -155,7 +156,7 @@ def _is_int(value):
 
 def _check_counts(run):
   for name in ("num_steps", "checkpoint_every", "eval_every", "log_every", "eval_batches", "eval_predictions",
-               "keep_checkpoints", "eval_benchmark_prompts", "step_offset"):
+               "keep_checkpoints", "eval_benchmark_prompts", "step_offset", "prefetch_batches"):
     value = getattr(run, name)
     if not _is_int(value) or value < 0:
       raise ConfigError(f"train.{name} must be an int >= 0, got {value!r}")

@@ -3,6 +3,7 @@ from an initial checkpoint, or random), the data iterator positioned to continue
 import dataclasses
 import os
 import shutil
+import time
 from typing import Any, Callable, List, Mapping, Optional
 
 import gin
@@ -13,6 +14,7 @@ from flan.errors import ConfigError
 from flan.trainer import checkpoints as checkpoints_lib
 from flan.trainer import data_resume
 from flan.trainer import metrics as metrics_lib
+from flan.trainer import prefetch
 from flan.trainer import program as program_lib
 from flan.trainer import state as state_lib
 
@@ -39,10 +41,13 @@ class TrainSession:
   start_step: int
   say: Callable[[str], None]
   checkpoint_steps: List[int] = dataclasses.field(default_factory=list)
+  data_wait_s: float = 0.0  # how long the last next_batch() waited for the input pipeline
 
   def next_batch(self):
     """This process's next host batch, its shapes checked against the run's."""
+    started = time.perf_counter()
     batch = next(self.iterator)
+    self.data_wait_s = time.perf_counter() - started
     for name, value in batch.items():
       length = self.config.feature_length(name)
       if value.shape != (self.config.rows_per_host, length):
@@ -79,6 +84,8 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
   except BaseException:
     checkpointer.close()
     raise
+  if config.prefetch_batches:  # the host prepares the next batches while the device runs the step
+    iterator = prefetch.Prefetcher(iterator, buffer_size=config.prefetch_batches)
   start_step = int(jax.device_get(state.step))
   if not resumed:
     describe_model(program, say)
