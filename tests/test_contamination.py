@@ -334,3 +334,14 @@ def test_index_and_report_modules_import_without_tensorflow():
       "assert contamination_index.Index.build([item], n=13).lengths() == [3]\n")
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr
+
+
+def test_flan_data_runs_the_contamination_command(capsys, training, data_dir, tmp_path):
+  from flan.data import cli  # pylint: disable=import-outside-toplevel
+  assert cli.main(["contamination", "leaky:zs", "--benchmarks", "mmlu,bbh", "--data_dir", str(data_dir),
+                   "--hits_out", str(tmp_path / "hits.jsonl"), "--json", "--quiet"]) == 0
+  report = json.loads(capsys.readouterr().out)
+  assert report["datasets"]["leaky"]["overlapping"] == 2
+  assert cli.main(["contamination", "no_such_task", "--benchmarks", "mmlu", "--data_dir", str(data_dir),
+                   "--quiet"]) == 2
+  assert "no_such_task" in capsys.readouterr().err

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="INPUTS:TARGETS packed row lengths for --measure (default 2048:512)")
   audit.add_argument("--json", action="store_true", help="print the report as JSON")
   audit.add_argument("--markdown", action="store_true", help="print a markdown summary (as in the README)")
+  from flan.data import contamination_cli  # pylint: disable=import-outside-toplevel
+  contamination_cli.add_contamination_command(commands)
   return parser
 
 
@@ -201,6 +203,8 @@ def _run(argv: Sequence[str]) -> int:
   except ImportError as error:
     raise errors.ConfigError(f"cannot import module: {error}") from error
   try:
+    if args.command == "contamination":
+      return args.handler(args)
     if args.command == "list":
       lines = list_names(args.filter)
       if not lines:

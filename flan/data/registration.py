@@ -17,6 +17,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from flan.data import decontaminate
 from flan.data import exemplars
 from flan.data import rendering
 from flan.data import sources
@@ -263,6 +264,7 @@ def register_dataset(spec: DatasetSpec, *, vocabulary: seqio.Vocabulary | None =
         source=spec.source,
         preprocessors=[
             functools.partial(_render_preprocessor, spec=spec, renderer=renderer),
+            functools.partial(decontaminate.filter_overlapping, dataset_name=spec.name),  # opt-in by gin
             seqio.preprocessors.tokenize,
             seqio.preprocessors.append_eos,
         ],
@@ -295,6 +297,7 @@ def register_raw_task(name: str, source: seqio.DataSource, *, inputs_field: str 
       name, source=source,
       preprocessors=[
           functools.partial(_raw_preprocessor, name=name, inputs_field=inputs_field, targets_field=targets_field),
+          functools.partial(decontaminate.filter_overlapping, dataset_name=name),  # opt-in by gin
           seqio.preprocessors.tokenize,
           seqio.preprocessors.append_eos,
       ],
