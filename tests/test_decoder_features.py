@@ -196,14 +196,15 @@ def test_bad_converter_is_named():
     df.feature_names("encdec", pack=True)
 
 
-def test_truncated_inputs_keep_their_separator():
-  raw = [(np.array([5, 6, 7, 8, EOS]), np.array([9, 9, 9, EOS])), (np.array([5, EOS]), np.array([9, EOS]))]
-  kept = [(x[:3], y[:2]) for x, y in raw]
-  kept[1] = raw[1]
-  df.keep_separators(raw, kept, max_inputs=3)
-  np.testing.assert_array_equal(kept[0][0], [5, 6, EOS])
-  np.testing.assert_array_equal(kept[0][1], [9, 9])
-  np.testing.assert_array_equal(kept[1][0], [5, EOS])
+def test_truncation_keeps_the_separator_with_the_vocabulary_eos():
+  from flan.data import examples  # pylint: disable=import-outside-toplevel
+  llama_eos = 2
+  raw = [(np.array([5, 6, 7, 8, llama_eos]), np.array([9, 9, 9, llama_eos])),
+         (np.array([5, llama_eos]), np.array([9, llama_eos]))]
+  kept, _ = examples.fit_to_lengths(raw, {"inputs": 3, "targets": 2}, "truncate", eos_id=llama_eos)
+  np.testing.assert_array_equal(kept[0][0], [5, 6, llama_eos])
+  np.testing.assert_array_equal(kept[0][1], [9, llama_eos])
+  np.testing.assert_array_equal(kept[1][0], [5, llama_eos])
 
 
 def test_synthetic_batches_are_learnable_and_independent_of_the_host_split():

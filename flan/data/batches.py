@@ -127,12 +127,10 @@ def _row_count(rows: Mapping[str, np.ndarray]) -> int:
   return next(iter(rows.values())).shape[0]
 
 
-def _fit(raw, config: BatchConfig, counts: Optional[dict] = None):
-  """fit_to_lengths; decoder-only streams keep the EOS separator of a truncated input."""
-  kept, counts = examples_lib.fit_to_lengths(raw, config.feature_lengths, config.overlength, counts)
-  if config.decoder_only and config.overlength == "truncate":
-    decoder_features.keep_separators(raw, kept, config.feature_lengths["inputs"])
-  return kept, counts
+def _fit(raw, config: BatchConfig, eos_id: Optional[int], counts: Optional[dict] = None):
+  """fit_to_lengths: a truncated feature keeps its final EOS (the vocabulary's), as seqio's
+  append_eos_after_trim does; in a decoder-only stream the inputs' EOS is the separator."""
+  return examples_lib.fit_to_lengths(raw, config.feature_lengths, config.overlength, counts, eos_id=eos_id)
 
 
 def _pack_chunk(inputs, targets, config: BatchConfig, position: int) -> Dict[str, np.ndarray]:
@@ -150,14 +148,14 @@ def _pack_chunk(inputs, targets, config: BatchConfig, position: int) -> Dict[str
   return packing.pad_examples(inputs, targets, lengths)
 
 
-def _flan_chunks(reader: examples_lib.ExampleReader, config: BatchConfig,
-                 start: int) -> Iterator[_Chunk]:
+def _flan_chunks(reader: examples_lib.ExampleReader, config: BatchConfig, start: int,
+                 eos_id: Optional[int]) -> Iterator[_Chunk]:
   position = start
   while True:
     raw = reader.read(config.examples_per_chunk)
     if not raw:
       return
-    kept, counts = _fit(raw, config)
+    kept, counts = _fit(raw, config, eos_id)
     counts["examples_read"] = len(raw)
     rows = _pack_chunk([x for x, _ in kept], [y for _, y in kept], config, position)
     yield _Chunk(len(raw), rows, counts)
@@ -182,7 +180,8 @@ def _seqio_window_rows(config: BatchConfig):
   return window_rows
 
 
-def _seqio_chunks(reader: examples_lib.ExampleReader, config: BatchConfig) -> Iterator[_Chunk]:
+def _seqio_chunks(reader: examples_lib.ExampleReader, config: BatchConfig,
+                  eos_id: Optional[int]) -> Iterator[_Chunk]:
   """seqio's packer, one window of examples at a time, through one long-lived tf.data pipeline."""
   records = collections.deque()  # (consumed, counts, has_rows) per window, in order
   shapes = config.model_feature_lengths()
@@ -195,7 +194,7 @@ def _seqio_chunks(reader: examples_lib.ExampleReader, config: BatchConfig) -> It
         if not raw:
           break
         consumed += len(raw)
-        kept, counts = _fit(raw, config, counts)
+        kept, counts = _fit(raw, config, eos_id, counts)
       if not consumed:
         return
       counts["examples_read"] = consumed
@@ -260,10 +259,11 @@ class BatchIterator:
         shuffle=c.shuffle, repeat=c.repeat, shard_index=c.shard_index, num_shards=c.num_shards,
         start=position)
     reader = examples_lib.ExampleReader(dataset)
+    eos_id = self._provider.output_features["targets"].vocabulary.eos_id
     if c.pack and c.packer == "seqio":
-      self._chunks = _seqio_chunks(reader, c)
+      self._chunks = _seqio_chunks(reader, c, eos_id)
     else:
-      self._chunks = _flan_chunks(reader, c, position)
+      self._chunks = _flan_chunks(reader, c, position, eos_id)
     self._counters = collections.Counter({k: int(counters.get(k, 0))
                                           for k in EXAMPLE_COUNTERS + ROW_COUNTERS})
     self._chunk_start = position

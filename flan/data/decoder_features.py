@@ -65,21 +65,6 @@ def row_length(feature_lengths: Dict[str, int]) -> int:
   return int(feature_lengths["inputs"]) + int(feature_lengths["targets"])
 
 
-def keep_separators(raw: Sequence[Tuple[np.ndarray, np.ndarray]],
-                    kept: List[Tuple[np.ndarray, np.ndarray]], max_inputs: int) -> None:
-  """After truncation to max_inputs (flan.data.examples.fit_to_lengths, overlength="truncate", so
-  `kept` pairs one to one with `raw`): every cut input ends in its original last token, the EOS
-  separator, in place of its last kept token (seqio's append_eos_after_trim), whatever EOS id the
-  vocabulary has. Targets are left as fit_to_lengths cut them. Edits `kept`."""
-  if len(raw) != len(kept):
-    raise ValueError(f"{len(raw)} examples read but {len(kept)} kept; separators are restored only "
-                     "after truncation, which keeps every example")
-  for i, (inputs, _) in enumerate(raw):
-    if len(inputs) > max_inputs:
-      cut = kept[i][0]
-      kept[i] = (np.concatenate([cut[:max_inputs - 1], inputs[-1:]]).astype(cut.dtype), kept[i][1])
-
-
 def stream_lengths(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
                    bos_id: Optional[int]) -> List[int]:
   """Row slots each example takes: len(inputs) + len(targets), one less without a start token."""
