@@ -43,10 +43,13 @@ class DemoVocabulary(vocab.LazySentencePieceVocabulary):
 
   def __init__(self, corpus_lines: Callable[[], Sequence[str]]):
     self._corpus_lines = corpus_lines
+    self._demo_path = None
     super().__init__()
 
   def resolve_path(self) -> str:
     configured = vocab.vocabulary_path()
     if configured:
       return vocab.resolve_vocabulary_path(configured)
-    return demo_vocabulary_path(self._corpus_lines)
+    if self._demo_path is None:  # the demo text never changes: build (or find) its model once
+      self._demo_path = demo_vocabulary_path(self._corpus_lines)
+    return self._demo_path

@@ -4,7 +4,6 @@ The stream is the provider's own deterministic tf.data pipeline (seeded shuffle 
 host's shard, untrimmed features), read in ragged batches so that the per-example cost of leaving
 TensorFlow stays small. `start` skips that many examples, which is how a saved position is resumed.
 """
-import difflib
 import importlib
 import importlib.util
 import pathlib
@@ -15,6 +14,8 @@ from typing import Iterable, List, Mapping, Optional, Tuple
 import numpy as np
 import seqio
 import tensorflow as tf
+
+from flan.data import names as names_lib
 
 _READ_BATCH = 256
 
@@ -58,16 +59,7 @@ def get_provider(name: str) -> seqio.DatasetProviderBase:
   """The registered task or mixture `name`; unknown names list the closest registered names."""
   if name not in registered_names():
     import_registrations()
-  try:
-    from flan.data import names  # pylint: disable=import-outside-toplevel
-  except ImportError:  # flan.data.names is the data layer's helper; plain seqio look-up without it
-    names = None
-  if names is not None:
-    return names.get_task_or_mixture(name)
-  if name not in registered_names():
-    close = difflib.get_close_matches(name, registered_names(), n=5, cutoff=0.5)
-    raise ValueError(f"unknown task or mixture {name!r}; closest registered names: {close}")
-  return seqio.get_mixture_or_task(name)
+  return names_lib.get_task_or_mixture(name)
 
 
 def token_dataset(provider: seqio.DatasetProviderBase, *, split: str,

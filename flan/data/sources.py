@@ -12,11 +12,12 @@ import seqio
 import tensorflow as tf
 
 from flan import jsonl
+from flan.errors import InputError
 
 OPTION_SEPARATOR = "\x1f"  # joins answer options into one string tensor; never appears in text
 
 
-class DataFileError(ValueError):
+class DataFileError(InputError):
   """A data file that cannot be read as promised; the message names the file and line."""
 
 
@@ -30,7 +31,7 @@ def tfds_source(name: str, splits: Sequence[str] | Mapping[str, str] | None = No
 
 def _require_file(path: str) -> None:
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"data file {path!r} does not exist")
+    raise InputError(f"data file {path!r} does not exist")
 
 
 def _open_text(path: str):

@@ -45,7 +45,8 @@ def resolve_vocabulary_path(path: str | None = None) -> str:
 
 
 class LazySentencePieceVocabulary(seqio.SentencePieceVocabulary):
-  """A SentencePieceVocabulary whose model file is chosen on first use, not at construction."""
+  """A SentencePieceVocabulary whose model file is chosen when it is used, not at construction: it follows the
+  configuration (gin / FLAN_VOCAB_PATH) of the moment, loading the model again when that changes."""
 
   def __init__(self, extra_ids: int = EXTRA_IDS):
     self._resolved_path = None
@@ -57,9 +58,14 @@ class LazySentencePieceVocabulary(seqio.SentencePieceVocabulary):
 
   @property
   def _sentencepiece_model_file(self):
-    if self._resolved_path is None:
-      self._resolved_path = self.resolve_path()
+    path = self.resolve_path()
+    if path != self._resolved_path:
+      self._resolved_path, self._model = path, None  # seqio caches the loaded model in _model
     return self._resolved_path
+
+  def _model_context(self):
+    _ = self._sentencepiece_model_file  # a changed configuration drops the cached model first
+    return super()._model_context()
 
   @_sentencepiece_model_file.setter
   def _sentencepiece_model_file(self, value):
