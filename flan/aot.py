@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+from typing import Optional
 
 # Cloud TPU slices by name: (topology for the TPU compiler, chip configuration, chips per host, HBM per chip
 # in GiB). HBM sizes: Cloud TPU system architecture pages (v4 32 GiB, v5e 16 GiB, v5p 95 GiB).
@@ -56,9 +57,10 @@ class Plan:
   fsdp_embed: bool = False
   num_microbatches: int = 1
   scan_layers: bool = True
-  remat: bool = True
+  remat: object = "full"  # a flan.models.config.REMAT_POLICIES name (True / False: "full" / "none")
   dropout_rate: float = 0.05
   packed: bool = True
+  attention_dropout: Optional[float] = None  # None: dropout_rate (T5X); 0 lets the fused attention kernels run
 
 
 def parse_mesh(text: str) -> tuple:
@@ -150,7 +152,7 @@ def run_config_for_plan(plan: Plan, num_devices: int):
   from flan.models import config as model_config  # pylint: disable=import-outside-toplevel
   from flan.trainer.run_config import RunConfig  # pylint: disable=import-outside-toplevel
   config = model_config.get_config(plan.size, scan_layers=plan.scan_layers, remat=plan.remat,
-                                   dropout_rate=plan.dropout_rate)
+                                   dropout_rate=plan.dropout_rate, attention_dropout=plan.attention_dropout)
   data, fsdp, model_axis = plan.mesh
   from flan import partitioning  # pylint: disable=import-outside-toplevel
   shape = partitioning.resolve_mesh_shape(data, fsdp, model_axis, num_devices)
@@ -209,9 +211,13 @@ def _out_of_memory(error: Exception):
   return " ".join(text.split())[:400]
 
 
-def run_plan(plan: Plan) -> dict:
+def run_plan(plan: Plan, with_flops: bool = False) -> dict:
+  """Memory of the plan's step on its target; with_flops adds `flops_report` of the same run."""
   prepare_environment(plan.target)
-  return _compile_and_report(lambda: compile_train_step(plan), dataclasses.asdict(plan), plan.target)
+  result = _compile_and_report(lambda: compile_train_step(plan), dataclasses.asdict(plan), plan.target)
+  if with_flops:
+    result["flops"] = flops_report(run_config_for_plan(plan, target_device_count(plan.target)))
+  return result
 
 
 def gin_run_config(gin_files, bindings, search_paths, num_devices):
@@ -245,6 +251,28 @@ def run_gin(gin_files, bindings, search_paths, target) -> dict:
   return _compile_and_report(compile_step, plan, target)
 
 
+def flops_report(run) -> dict:
+  """XLA's FLOPs of the run's train step beside the model's analytic FLOPs (3x the forward matmuls).
+
+  XLA's cost analysis counts a loop body once, so the step is compiled again for the measurement with its
+  loops unrolled: layers unscanned and one microbatch (k microbatches do the same arithmetic), as one program
+  on one CPU device (the whole global batch; nothing is allocated). Remat's recomputation is counted: the
+  ratio shows it and any other work beyond the model's own.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  from flan.trainer import flops as flops_lib  # pylint: disable=import-outside-toplevel
+  unrolled = run.replace(model_config=dataclasses.replace(run.model_config, scan_layers=False),
+                         num_microbatches=1, mesh_data=1, mesh_fsdp=1, mesh_model=1, num_devices=1)
+  lowered, _ = lower_train_step(unrolled, jax.devices("cpu")[:1])
+  cost = lowered.compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  measured = float(cost["flops"])
+  lengths = run.feature_lengths
+  model = flops_lib.train_step_flops(run.model_config, run.batch_size, lengths["inputs"], lengths["targets"])
+  return {"xla_flops": measured, "model_flops": model, "ratio": measured / model,
+          "method": "XLA:CPU cost analysis, layers unrolled, 1 microbatch, 1 device"}
+
+
 def _compile_and_report(compile_step, plan: dict, target: str) -> dict:
   started = time.perf_counter()
   try:
@@ -269,7 +297,11 @@ def format_result(result: dict) -> str:
   mesh = ",".join(f"{k}={v}" for k, v in zip(("data", "fsdp", "model"), plan["mesh"]))
   lines = [f"{plan['size']} on {plan['target']} mesh {mesh}, batch {plan['batch_size']}, lengths "
            f"{plan['input_length']}:{plan['target_length']}, microbatches {plan['num_microbatches']}, "
-           f"fsdp_embed={plan['fsdp_embed']} (compiled in {result['compile_seconds']} s)"]
+           f"remat {plan['remat']}, fsdp_embed={plan['fsdp_embed']} (compiled in {result['compile_seconds']} s)"]
+  if "flops" in result:
+    flops = result["flops"]
+    lines.append(f"  FLOPs per step: XLA {flops['xla_flops']:.4g}, model {flops['model_flops']:.4g}, ratio "
+                 f"{flops['ratio']:.2f} ({flops['method']})")
   if "out_of_memory" in result:
     return "\n".join(lines + [f"  does NOT fit: the compiler says {result['out_of_memory']}"])
   memory = result["memory"]
@@ -293,7 +325,16 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument("--fsdp-embed", action="store_true", help="shard the embed dimension over fsdp")
   parser.add_argument("--microbatches", type=int, default=1, help="gradient accumulation steps")
   parser.add_argument("--no-scan", action="store_true", help="unrolled layers (slower to compile)")
-  parser.add_argument("--no-remat", action="store_true", help="keep all activations (no rematerialization)")
+  parser.add_argument("--no-remat", action="store_true", help="keep all activations (same as --remat none)")
+  parser.add_argument("--remat", default="full",
+                      help="rematerialization policy per layer: none, full, save_dots, save_dense, save_qkv, "
+                           "offload_dense (flan/models/remat.py)")
+  parser.add_argument("--attention-dropout", type=float, default=None,
+                      help="dropout on attention weights (default: the dropout rate, as T5X); 0 enables the "
+                           "fused attention kernels")
+  parser.add_argument("--flops", action="store_true",
+                      help="also the step's FLOPs counted by XLA beside the model's analytic FLOPs (one more "
+                           "compile, with layers unrolled, on the CPU)")
   parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
   return parser
 
@@ -332,7 +373,7 @@ def main(argv=None) -> int:
     elif not args.size:
       raise ValueError("give --size (with --mesh, --batch, --lengths, ...) or the run's gin files")
     else:
-      result = run_plan(_plan_from_args(args))
+      result = run_plan(_plan_from_args(args), with_flops=args.flops)
   except (ValueError, RuntimeError) as e:
     from flan import errors  # pylint: disable=import-outside-toplevel
     print(f"error: {errors.message(e)}", file=sys.stderr)
@@ -345,7 +386,8 @@ def _plan_from_args(args) -> Plan:
   input_length, target_length = parse_lengths(args.lengths)
   return Plan(size=args.size, mesh=parse_mesh(args.mesh), batch_size=args.batch, input_length=input_length,
               target_length=target_length, target=args.target, fsdp_embed=args.fsdp_embed,
-              num_microbatches=args.microbatches, scan_layers=not args.no_scan, remat=not args.no_remat)
+              num_microbatches=args.microbatches, scan_layers=not args.no_scan,
+              remat="none" if args.no_remat else args.remat, attention_dropout=args.attention_dropout)
 
 
 if __name__ == "__main__":

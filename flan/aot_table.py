@@ -4,8 +4,10 @@
   python -m flan.aot_table --sizes large,xl --slices v4-8 --out /tmp/table.md
 
 Each row compiles the Flan-T5 finetuning step (batch 64, lengths 2048:512, packed, dropout 0.05, scanned
-and rematerialized layers) with the mesh of the slice's gin/hardware preset, in its own subprocess. When a
-step does not fit, the row is compiled again with gradient accumulation (more microbatches) until it fits.
+layers) with the mesh of the slice's gin/hardware preset, in its own subprocess. Remat policies are tried from
+the one that recomputes least ("save_dots": matmul outputs kept) to "full" (the layer input only), then
+gradient accumulation (more microbatches), until the step fits: the first that fits is the row's choice. The
+FLOPs column compares XLA's count for that step (flan.aot.flops_report) with the model's analytic FLOPs.
 """
 import argparse
 import datetime
@@ -23,17 +25,20 @@ from flan import aot
 PRESETS = {
     "v4-8": ("data=1,fsdp=4,model=1", "gin/hardware/tpu_v4_8.gin"),
     "v4-32": ("data=1,fsdp=16,model=1", "gin/hardware/tpu_v4_32.gin"),
+    "v5e-8": ("data=1,fsdp=8,model=1", "gin/hardware/tpu_v5e_8.gin"),
     "v5e-16": ("data=1,fsdp=16,model=1", "gin/hardware/tpu_v5e_16.gin"),
     "v5p-8": ("data=1,fsdp=4,model=1", "gin/hardware/tpu_v5p_8.gin"),
 }
 MICROBATCH_TRIES = (1, 4, 16)
+REMAT_TRIES = ("save_dots", "full")
 
 
 def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None,
-                          cached_only=False):
+                          cached_only=False, remat="full", flops=False):
   """One `python -m flan.aot --json` run; its result is kept in results_dir (when given) and reused."""
   flags = ["--size", size, "--mesh", mesh, "--batch", str(batch), "--lengths", lengths,
-           "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches), "--json"]
+           "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches),
+           "--remat", remat] + (["--flops"] if flops else []) + ["--json"]
   saved = None
   if cached_only and not results_dir:
     raise ValueError("--cached-only needs --results-dir")
@@ -86,12 +91,13 @@ def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None,
   for microbatches in MICROBATCH_TRIES:
     if batch % microbatches or (batch // microbatches) % data_parallel:
       break  # the trainer refuses microbatches that do not split over data x fsdp
-    result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir,
-                                   cached_only)
-    log(f"{size} on {slice_name} with {microbatches} microbatch(es): " + _summary(result))
-    tried.append((microbatches, result))
-    if "error" in result or result["fits"]:
-      break
+    for remat in REMAT_TRIES:
+      result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir,
+                                     cached_only, remat=remat, flops=True)
+      log(f"{size} on {slice_name} with {microbatches} microbatch(es), remat {remat}: " + _summary(result))
+      tried.append((microbatches, remat, result))
+      if "error" in result or result["fits"]:
+        return {"size": size, "slice": slice_name, "mesh": mesh, "preset": preset, "tried": tried}
   return {"size": size, "slice": slice_name, "mesh": mesh, "preset": preset, "tried": tried}
 
 
@@ -101,27 +107,34 @@ def format_row(row):
   devices = aot.target_device_count(f"tpu-{row['slice']}")
   cells = []
   verdict = "no"
-  for microbatches, result in row["tried"]:
+  flops = "-"
+  for microbatches, remat, result in row["tried"]:
+    label = f"{microbatches} mb, {remat}"
+    if "flops" in result:
+      flops = f"{result['flops']['ratio']:.2f} ({microbatches} mb, {remat})"
     if "error" in result and result["error"].startswith("not compiled yet"):
-      cells.append(f"{microbatches} mb: not compiled yet")
+      cells.append(f"{label}: not compiled yet")
       verdict = "not measured"
       continue
     if "error" in result:
-      cells.append(f"{microbatches} mb: error ({result['error']})")
+      cells.append(f"{label}: error ({result['error']})")
       verdict = "unknown"
       continue
     if "out_of_memory" in result:
-      cells.append(f"{microbatches} mb: out of memory ({_oom_needs(result['out_of_memory'])})")
+      cells.append(f"{label}: out of memory ({_oom_needs(result['out_of_memory'])})")
       continue
     memory = result["memory"]
-    cells.append(f"{microbatches} mb: {gib(memory['peak'])} GiB (args {gib(memory['arguments'])}, "
+    cells.append(f"{label}: {gib(memory['peak'])} GiB (args {gib(memory['arguments'])}, "
                  f"temp {gib(memory['temporaries'])})")
     if result["fits"]:
-      verdict = "yes" if microbatches == 1 else f"yes, with {microbatches} microbatches"
+      verdict = f"yes, remat {remat}" + ("" if microbatches == 1 else f", {microbatches} microbatches")
       if memory["peak"] > 0.95 * hbm * aot.GIB:
         verdict += " (tight)"
+    else:
+      over = memory["peak"] - hbm * aot.GIB
+      cells[-1] += f", {gib(over)} GiB over"
   return (f"| {row['size']} | {row['slice']} ({devices} chips x {hbm} GiB) | `{row['preset']}` ({row['mesh']}) "
-          f"| {'; '.join(cells)} | {verdict} |")
+          f"| {'; '.join(cells)} | {verdict} | {flops} |")
 
 
 def render(rows, batch, lengths, command_line, seconds):
@@ -135,16 +148,21 @@ def render(rows, batch, lengths, command_line, seconds):
       "# Which Flan-T5 sizes fit which TPU slices",
       "",
       f"Train step of Flan-T5 finetuning (global batch {batch}, lengths {lengths.replace(':', ' / ')}, packed, "
-      "dropout 0.05, bfloat16 activations, float32 parameters, T5X Adafactor, scanned + rematerialized "
-      "layers), compiled ahead of time by the TPU compiler (libtpu) for each slice's topology, with the mesh "
-      "of its `gin/hardware` preset. Memory is per chip from `compiled.memory_analysis()`: peak = arguments "
-      "+ outputs - donated (aliased) + temporaries. `mb` = microbatches (gradient accumulation, "
-      "`train.num_microbatches`), tried in turn until the step fits.",
+      "dropout 0.05 (attention dropout too, as T5X), bfloat16 activations, float32 parameters, T5X Adafactor, "
+      "scanned layers), the trainer's own step (flan.trainer.program), compiled ahead of time by the TPU "
+      "compiler (libtpu) for each slice's topology, with the mesh of its `gin/hardware` preset. Memory is per "
+      "chip from `compiled.memory_analysis()`: peak = arguments + outputs - donated (aliased) + temporaries. "
+      "Tried in turn until the step fits: remat policy `save_dots` (keeps matmul outputs, least recompute), "
+      "then `full` (keeps each layer's input only), at 1, 4 and 16 microbatches (`mb`, gradient accumulation, "
+      "`train.num_microbatches`); the first that fits is the row's setting (`get_config.remat`). The FLOPs "
+      "column is XLA's count for that step over the model's analytic FLOPs (3x the forward matmuls); above 1 "
+      "is recomputation and other work (flan.aot.flops_report: the step compiled again with its loops "
+      "unrolled, on the CPU, since XLA counts a loop body once).",
       "",
-      "| size | slice | preset (mesh) | per-chip memory | fits |",
-      "| --- | --- | --- | --- | --- |",
+      "| size | slice | preset (mesh) | per-chip memory (microbatches, remat policy) | fits | XLA / model FLOPs |",
+      "| --- | --- | --- | --- | --- | --- |",
   ]
-  compile_seconds = sum(result.get("wall_seconds", 0) for row in rows for _, result in row["tried"])
+  compile_seconds = sum(result.get("wall_seconds", 0) for row in rows for _, _, result in row["tried"])
   footer = [
       "",
       f"Generated by `{command_line}` on {platform.node() or 'this machine'} ({os.cpu_count()} CPU cores, "

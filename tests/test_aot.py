@@ -111,14 +111,19 @@ def test_table_row_reports_fit_after_microbatches():
   from flan import aot_table  # pylint: disable=import-outside-toplevel
   oom = ("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required for HLO temporaries "
          "(45.77G) exceeds available HBM (30.75G).")
+  fits = _fake_result(peak_gib=20.5, microbatches=4)
+  fits["flops"] = {"ratio": 1.31}
   row = {"size": "xl", "slice": "v4-8", "mesh": "data=1,fsdp=4,model=1", "preset": "gin/hardware/tpu_v4_8.gin",
-         "tried": [(1, _fake_result(oom=oom)), (4, _fake_result(peak_gib=20.5, microbatches=4))]}
+         "tried": [(1, "save_dots", _fake_result(oom=oom)), (1, "full", _fake_result(peak_gib=33.0)),
+                   (4, "save_dots", fits)]}
   line = aot_table.format_row(row)
   assert line.startswith("| xl | v4-8 (4 chips x 32 GiB) | `gin/hardware/tpu_v4_8.gin`")
-  assert "1 mb: out of memory (temporaries alone 45.77G > 30.75G usable)" in line
-  assert "4 mb: 20.5 GiB" in line and line.endswith("| yes, with 4 microbatches |")
-  row["tried"] = [(1, _fake_result(oom=oom)), (4, _fake_result(oom=oom, microbatches=4))]
-  assert aot_table.format_row(row).endswith("| no |")
+  assert "1 mb, save_dots: out of memory (temporaries alone 45.77G > 30.75G usable)" in line
+  assert "1 mb, full: 33.0 GiB (args 2.0, temp 31.0), 1.0 GiB over" in line
+  assert "4 mb, save_dots: 20.5 GiB" in line
+  assert line.endswith("| yes, remat save_dots, 4 microbatches | 1.31 (4 mb, save_dots) |")
+  row["tried"] = [(1, "full", _fake_result(oom=oom)), (4, "full", _fake_result(oom=oom, microbatches=4))]
+  assert aot_table.format_row(row).endswith("| no | - |")
 
 
 def test_table_meshes_are_the_presets():
