@@ -36,16 +36,12 @@ class Dense(nn.Module):
   kernel_axes: Sequence[str]
   dtype: jnp.dtype = jnp.float32
   kernel_init: nn.initializers.Initializer = default_kernel_init
-  explicit_gradients: bool = False  # see `matmul_with_explicit_gradients`
 
   @nn.compact
   def __call__(self, x):
     features = tuple(self.features)
     kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
                         (x.shape[-1], int(np.prod(features))), jnp.float32)
-    if self.explicit_gradients:
-      y = matmul_with_explicit_gradients(jnp.asarray(x, self.dtype), jnp.asarray(kernel, self.dtype))
-      return y.reshape(x.shape[:-1] + features)
     return dense_apply(x, kernel, features, self.dtype)
 
 
@@ -53,9 +49,11 @@ class Dense(nn.Module):
 def matmul_with_explicit_gradients(x, kernel):
   """x [..., in] @ kernel [in, out], differentiated by two plain einsums.
 
-  Same values and gradients as autodiff's; used for the output layer, where XLA's CPU compiler otherwise
-  writes the [tokens, vocab] logits gradient in a transposed layout for the kernel's gradient (a strided
-  pass over the largest array of the step, ~1.3-1.6x slower loss-layer backward measured on CPU)."""
+  Same values and gradients as autodiff's. The dense layers use it on the CPU backend, where XLA's
+  compiler otherwise writes the incoming gradient (e.g. the [tokens, vocab] logits gradient, the
+  feed-forward hidden gradient) in a transposed layout for the kernel's gradient: a strided pass over
+  the step's largest arrays (measured: loss-layer backward 1.3-1.6x, small's train step ~1.2x slower).
+  Inside jax.checkpoint, policies that save dots do not see through it (CPU only, gradients unchanged)."""
   return jnp.einsum("...i,io->...o", x, kernel)
 
 
@@ -75,9 +73,16 @@ matmul_with_explicit_gradients.defvjp(_matmul_fwd, _matmul_bwd)
 
 def dense_apply(x, kernel, features, dtype):
   """x [..., in] @ kernel [in, prod(features)] -> [..., *features], computed in `dtype`."""
-  kernel = jnp.asarray(kernel, dtype).reshape((x.shape[-1],) + tuple(features))
   x = jnp.asarray(x, dtype)
+  if _cpu_backend():
+    y = matmul_with_explicit_gradients(x, jnp.asarray(kernel, dtype))
+    return y.reshape(x.shape[:-1] + tuple(features))
+  kernel = jnp.asarray(kernel, dtype).reshape((x.shape[-1],) + tuple(features))
   return jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+
+
+def _cpu_backend() -> bool:
+  return jax.default_backend() == "cpu"
 
 
 class JoinedDense(nn.Module):
@@ -96,8 +101,11 @@ class JoinedDense(nn.Module):
     in_shape = x.shape[-self.num_input_axes:]
     kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
                         (int(np.prod(in_shape)), self.features), jnp.float32)
-    kernel = jnp.asarray(kernel, self.dtype).reshape(in_shape + (self.features,))
     x = jnp.asarray(x, self.dtype)
+    if _cpu_backend():
+      joined = x.reshape(x.shape[:-self.num_input_axes] + (kernel.shape[0],))
+      return matmul_with_explicit_gradients(joined, jnp.asarray(kernel, self.dtype))
+    kernel = jnp.asarray(kernel, self.dtype).reshape(in_shape + (self.features,))
     contract = tuple(range(x.ndim - self.num_input_axes, x.ndim))
     return jax.lax.dot_general(
         x, kernel, ((contract, tuple(range(self.num_input_axes))), ((), ())))

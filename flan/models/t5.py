@@ -196,7 +196,7 @@ class Decoder(nn.Module):
     if cfg.logits_via_embedding:
       logits = self.shared_embedding.attend(x.astype(jnp.float32) * cfg.emb_dim ** -0.5)
     else:
-      logits = Dense((cfg.vocab_size,), ("embed", "vocab"), jnp.float32, explicit_gradients=True,
+      logits = Dense((cfg.vocab_size,), ("embed", "vocab"), jnp.float32,
                      name="logits_dense")(x.astype(jnp.float32))
     return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
 
