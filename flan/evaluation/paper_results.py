@@ -4,12 +4,15 @@ Source: Chung et al. 2022, "Scaling Instruction-Finetuned Language Models", arXi
 (columns: normalized average, MMLU direct, MMLU CoT, BBH direct, BBH CoT, TyDiQA direct, MGSM CoT). MMLU there
 is the validation split; TyDiQA the mean exact match over the 8 non-English GoldP languages; MGSM the mean
 over the 10 translated languages; greedy decoding.
+
+Caution: these values were typed in from the paper by hand and have not yet been checked against the PDF
+(one outside citation agrees on Flan-T5-Large MMLU direct, 45.1); SOURCE says so in every report.
 """
 from flan.errors import ConfigError
 
 SOURCE = ("Chung et al. 2022, Scaling Instruction-Finetuned Language Models (arXiv:2210.11416v5), Table 5: "
           "MMLU validation split, BBH 27 tasks, TyDiQA 8 non-English languages, MGSM 10 translated languages, "
-          "greedy decoding")
+          "greedy decoding. Entered by hand, not yet checked against the PDF.")
 COLUMNS = ("normalized_average", "mmlu_direct", "mmlu_cot", "bbh_direct", "bbh_cot", "tydiqa", "mgsm")
 _TABLE5 = {
     # name: (norm. avg., MMLU direct, MMLU CoT, BBH direct, BBH CoT, TyDiQA, MGSM)
