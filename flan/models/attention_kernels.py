@@ -100,6 +100,13 @@ def cached_attention(query, key, value, bias=None, *, key_valid=None, mask=None)
   return jnp.einsum("bhqk,bhkd->bqhd", probs.astype(value.dtype), value)
 
 
+def target_platform() -> str:
+  """The platform the computation is built for: that of the mesh set with jax.set_mesh (an AOT compile
+  for TPU from a CPU host builds for "tpu"), else jax's default backend."""
+  device = getattr(jax.sharding.get_abstract_mesh(), "abstract_device", None)
+  return getattr(device, "platform", None) or jax.default_backend()
+
+
 def _pallas_interpret_mode() -> bool:
   """True inside `jax.experimental.pallas.tpu.force_tpu_interpret_mode()` (CPU tests of the kernel)."""
   try:
@@ -119,7 +126,7 @@ def _pallas_flash_attention():
 
 def pallas_available() -> bool:
   """Whether the Pallas TPU flash-attention kernel can run here."""
-  return ((jax.default_backend() == "tpu" or _pallas_interpret_mode())
+  return ((target_platform() == "tpu" or _pallas_interpret_mode())
           and _pallas_flash_attention() is not None)
 
 
@@ -137,12 +144,12 @@ def choose_impl(impl: str, *, attention_dropout: bool, query_length: int, key_le
     raise ConfigError(
         f"attention_impl={impl!r} cannot apply dropout to attention weights; set attention_dropout=0 "
         "(T5Config.attention_dropout) or use attention_impl='auto' or 'xla'")
-  if impl == "cudnn" and jax.default_backend() != "gpu":
-    raise ConfigError(f"attention_impl='cudnn' needs a GPU; this backend is {jax.default_backend()!r}")
+  if impl == "cudnn" and target_platform() != "gpu":
+    raise ConfigError(f"attention_impl='cudnn' needs a GPU; this backend is {target_platform()!r}")
   if impl == "pallas":
     if not pallas_available():
       raise ConfigError("attention_impl='pallas' needs a TPU backend and jax's Pallas TPU flash-attention "
-                        f"kernel; this backend is {jax.default_backend()!r}")
+                        f"kernel; this backend is {target_platform()!r}")
     if query_length % PALLAS_BLOCK or key_length % PALLAS_BLOCK:
       raise ConfigError(f"attention_impl='pallas' needs lengths that are multiples of {PALLAS_BLOCK}; got "
                         f"query length {query_length} and key length {key_length}")

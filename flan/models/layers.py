@@ -82,7 +82,8 @@ def dense_apply(x, kernel, features, dtype):
 
 
 def _cpu_backend() -> bool:
-  return jax.default_backend() == "cpu"
+  from flan.models.attention_kernels import target_platform  # pylint: disable=import-outside-toplevel
+  return target_platform() == "cpu"
 
 
 class JoinedDense(nn.Module):
