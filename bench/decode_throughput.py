@@ -7,6 +7,11 @@ Prints tokens/s of each, the ratio flan / HF, compile time, greedy-token agreeme
 
   .venv/bin/python bench/decode_throughput.py                       # CPU defaults (a few minutes)
   .venv/bin/python bench/decode_throughput.py --d_model 512 --layers 8 --batch 32 --new_tokens 128
+  .venv/bin/python bench/decode_throughput.py --family decoder      # decoder-only vs LlamaForCausalLM generate
+
+--family decoder builds a random LlamaForCausalLM (grouped-query attention: --kv_heads, untied output, --layers
+decoder layers), imports it with flan.models.hf_llama and decodes the same prompts: flan prefills each prompt in one
+pass, then steps with the KV cache (flan.models.decoder_decoding.generate_tokens).
 """
 import argparse
 import os
@@ -21,6 +26,8 @@ import numpy as np
 
 def parse_args(argv):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--family", choices=("t5", "decoder"), default="t5")
+  p.add_argument("--kv_heads", type=int, default=2, help="decoder family: key/value heads (grouped-query)")
   p.add_argument("--d_model", type=int, default=256)
   p.add_argument("--d_ff", type=int, default=1024)
   p.add_argument("--heads", type=int, default=4)
@@ -54,6 +61,19 @@ def build_hf_model(args, out_dir):
   return model
 
 
+def build_hf_llama(args, out_dir):
+  import torch  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  torch.manual_seed(args.seed)
+  config = transformers.LlamaConfig(
+      vocab_size=args.vocab, hidden_size=args.d_model, intermediate_size=args.d_ff, num_hidden_layers=args.layers,
+      num_attention_heads=args.heads, num_key_value_heads=args.kv_heads, head_dim=args.d_kv,
+      tie_word_embeddings=False, bos_token_id=None, eos_token_id=1, pad_token_id=0)
+  model = transformers.LlamaForCausalLM(config).eval()
+  model.save_pretrained(out_dir, safe_serialization=True)
+  return model
+
+
 def time_runs(fn, repeats):
   times = []
   for _ in range(repeats):
@@ -71,15 +91,18 @@ def main(argv=None):
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
 
+  from flan.models import decoder_decoding  # pylint: disable=import-outside-toplevel
   from flan.models import decoding  # pylint: disable=import-outside-toplevel
   from flan.models import hf  # pylint: disable=import-outside-toplevel
+  from flan.models import hf_llama  # pylint: disable=import-outside-toplevel
 
   torch_device = "cuda" if torch.cuda.is_available() else "cpu"
   if args.threads:
     torch.set_num_threads(args.threads)
+  decoder = args.family == "decoder"
   with tempfile.TemporaryDirectory() as tmp:
-    hf_model = build_hf_model(args, tmp).to(torch_device)
-    config, params = hf.import_hf(tmp)
+    hf_model = (build_hf_llama if decoder else build_hf_model)(args, tmp).to(torch_device)
+    config, params = (hf_llama.import_llama if decoder else hf.import_hf)(tmp)
   config = config.replace(dtype="float32")
   params = jax.tree.map(jax.numpy.asarray, params)
 
@@ -92,18 +115,23 @@ def main(argv=None):
   hf_model.generation_config.eos_token_id = None  # every row generates new_tokens tokens, as flan's below
 
   def run_hf():
+    start_token = {} if decoder else {"decoder_start_token_id": 0}
     with torch.no_grad():
       out = hf_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.new_tokens,
                               min_new_tokens=args.new_tokens, do_sample=False, num_beams=args.num_beams,
-                              decoder_start_token_id=0, pad_token_id=0,
+                              pad_token_id=0, **start_token,
                               **({"length_penalty": 0.0} if args.num_beams > 1 else {}))
     if torch_device == "cuda":
       torch.cuda.synchronize()
-    return out.cpu().numpy()[:, 1:]
+    return out.cpu().numpy()[:, ids.shape[1] if decoder else 1:]
 
   method = "greedy" if args.num_beams == 1 else "beam"
 
   def run_flan():
+    if decoder:
+      return decoder_decoding.generate_tokens(
+          config, params, inputs, np.full((args.batch,), args.input_length), method=method,
+          beam_size=args.num_beams, length_penalty=0.0, max_new_tokens=args.new_tokens, eos_id=-1)
     return decoding.decode_tokens(config, params, inputs, method=method, beam_size=args.num_beams,
                                   length_penalty=0.0, max_decode_length=args.new_tokens, eos_id=-1)
 
@@ -121,10 +149,12 @@ def main(argv=None):
         f"{os.cpu_count()} CPUs; jax {jax.__version__} on {jax.devices()[0].device_kind} "
         f"x{jax.device_count()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; torch {torch.__version__} on {torch_device} ({torch.get_num_threads()} threads); "
         f"transformers {transformers.__version__}; load average {os.getloadavg()[0]:.1f}")
-  print(f"model: d_model={args.d_model} d_ff={args.d_ff} heads={args.heads}x{args.d_kv} layers={args.layers}+"
-        f"{args.layers} vocab={args.vocab}, float32; batch={args.batch} input_length={args.input_length} "
+  layers = f"{args.layers} decoder (kv heads {args.kv_heads})" if decoder else f"{args.layers}+{args.layers}"
+  peer = "LlamaForCausalLM" if decoder else "T5ForConditionalGeneration"
+  print(f"model ({args.family}; peer {peer}): d_model={args.d_model} d_ff={args.d_ff} heads={args.heads}x{args.d_kv} "
+        f"layers={layers} vocab={args.vocab}, float32; batch={args.batch} input_length={args.input_length} "
         f"new_tokens={args.new_tokens} {method}" + (f" beams={args.num_beams}" if args.num_beams > 1 else ""))
-  print(f"flan  decode_tokens: {flan_tps:10.1f} tokens/s (median {flan_time:.3f}s of {args.repeats}; "
+  print(f"flan  {'generate_tokens' if decoder else 'decode_tokens'}: {flan_tps:10.1f} tokens/s (median {flan_time:.3f}s of {args.repeats}; "
         f"first call incl. compile {flan_first:.2f}s)")
   print(f"HF    generate     : {hf_tps:10.1f} tokens/s (median {hf_time:.3f}s of {args.repeats})")
   print(f"ratio flan / HF    : {flan_tps / hf_tps:.2f}x")
