@@ -240,8 +240,9 @@ def test_saved_config_fields_and_layouts_of_either_family():
   # The data layer's bos_id for each tokenizer convention.
   assert decoder_scoring.data_bos_id(HfTokenizer(LLAMA)) == 1
   assert decoder_scoring.data_bos_id(CharTokenizer()) == 0
-  flops = families.train_step_flops_any(decoder, 2, 6, 4)
   from flan.models import decoder_flops  # pylint: disable=import-outside-toplevel
+  from flan.trainer import flops as trainer_flops  # pylint: disable=import-outside-toplevel
+  flops = trainer_flops.train_step_flops(decoder, 2, 6, 4)  # the trainer's MFU: rows of inputs + targets
   assert flops == decoder_flops.train_step_flops(decoder, 2, 10)
 
 

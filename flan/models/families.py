@@ -83,16 +83,6 @@ def scan_params_any(config, params):
   return layout.scan_params(params, config)
 
 
-def train_step_flops_any(config, batch_size: int, input_length: int, target_length: int) -> float:
-  """Model FLOPs of one train step: T5 with its input / target lengths; the decoder on one stream of
-  input_length + target_length tokens (the packed row length)."""
-  if family_of(config) == "decoder":
-    from flan.models import decoder_flops  # pylint: disable=import-outside-toplevel
-    return decoder_flops.train_step_flops(config, batch_size, input_length + target_length)
-  from flan.trainer import flops  # pylint: disable=import-outside-toplevel
-  return flops.train_step_flops(config, batch_size, input_length, target_length)
-
-
 def _checkpoint_directory(path: pathlib.Path) -> pathlib.Path:
   return path.parent if path.is_file() else path
 
