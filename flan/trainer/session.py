@@ -84,18 +84,26 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
   except BaseException:
     checkpointer.close()
     raise
-  if config.prefetch_batches:  # the host prepares the next batches while the device runs the step
-    iterator = prefetch.Prefetcher(iterator, buffer_size=config.prefetch_batches)
-  start_step = int(jax.device_get(state.step))
-  if not resumed:
-    describe_model(program, say)
-  logger = metrics_lib.MetricsLogger(
-      model_dir, model_config=config.model_config, batch_size=config.batch_size,
-      input_length=config.feature_lengths["inputs"], target_length=config.feature_lengths["targets"],
-      log_every=config.log_every, stream=stream)
-  if resumed:
-    logger.mark_resume(start_step)  # metrics.jsonl readers keep the last record of each redone step
-  evaluators, best = make_evaluators(config, program, data)
+  logger = None
+  try:
+    if config.prefetch_batches:  # the host prepares the next batches while the device runs the step
+      iterator = prefetch.Prefetcher(iterator, buffer_size=config.prefetch_batches)
+    start_step = int(jax.device_get(state.step))
+    if not resumed:
+      describe_model(program, say)
+    logger = metrics_lib.MetricsLogger(
+        model_dir, model_config=config.model_config, batch_size=config.batch_size,
+        input_length=config.feature_lengths["inputs"], target_length=config.feature_lengths["targets"],
+        log_every=config.log_every, stream=stream)
+    if resumed:
+      logger.mark_resume(start_step)  # metrics.jsonl readers keep the last record of each redone step
+    evaluators, best = make_evaluators(config, program, data)
+  except BaseException:
+    for opened in (checkpointer, logger):
+      if opened is not None:
+        opened.close()
+    close_iterator(iterator)
+    raise
   return TrainSession(config=config, program=program, data=data, checkpointer=checkpointer, iterator=iterator,
                       logger=logger, evaluators=evaluators, best=best, state=state, start_step=start_step,
                       say=say)
