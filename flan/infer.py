@@ -127,16 +127,6 @@ def parse_args(argv):
   return parser.parse_args(argv)
 
 
-def resolve_vocabulary(checkpoint: pathlib.Path, vocab: pathlib.Path | None) -> pathlib.Path:
-  from flan.models.pretrained import find_vocabulary  # pylint: disable=import-outside-toplevel
-  found = find_vocabulary(checkpoint)
-  if found is not None:
-    return found
-  if vocab is None:
-    raise InputError(f"{checkpoint}: no spiece.model next to the checkpoint; pass --vocab PATH")
-  return vocab
-
-
 def load_model(checkpoint: pathlib.Path, vocab: pathlib.Path | None):
   """(config, params, tokenizer) for a checkpoint of either family (T5: its spiece.model or --vocab; a Llama
   directory: its own tokenizer unless --vocab); refuses a tokenizer with more ids than the checkpoint's
