@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+import roofline  # bench/roofline.py, beside this file
+
 
 def parse_args(argv):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +83,45 @@ def time_runs(fn, repeats):
     result = fn()
     times.append(time.perf_counter() - start)
   return result, times
+
+
+def bytes_read_per_step(params, args, decoder):
+  """Bytes one greedy step must read at least: every weight the step multiplies by (the decoder stack and the
+  output layer; the T5 cross-attention keys/values were projected once), the cross-attention keys/values of
+  the inputs and, on average, half of the self-attention cache. Embedding rows gathered are left out."""
+  import jax  # pylint: disable=import-outside-toplevel
+  total = 0
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    name = jax.tree_util.keystr(path)
+    once = "encoder_decoder_attention" in name and ("'key'" in name or "'value'" in name)
+    if ("decoder" in name or decoder) and "embedding" not in name and not once:
+      total += leaf.size * leaf.dtype.itemsize
+  kv_heads = args.kv_heads if decoder else args.heads
+  per_position = args.layers * args.batch * kv_heads * args.d_kv * 2 * 4  # keys and values, float32
+  cached = (args.input_length + args.new_tokens / 2) if decoder else args.new_tokens / 2
+  return total + per_position * (cached + (0 if decoder else args.input_length))
+
+
+def roofline_seconds(config, params, args, decoder):
+  """The fastest this decode could run here: the prompt's matmul FLOPs (encoder and cross-attention keys/values,
+  or the decoder-only prefill) at the best matmul rate measured in this process, plus each step's bytes at
+  XLA's streaming rate."""
+  import torch  # pylint: disable=import-outside-toplevel
+  if decoder:  # every prompt token through the layers' matmuls (attention left out), the output layer once
+    q, kv = config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim
+    per_token = config.num_layers * config.emb_dim * (2 * q + 2 * kv + 3 * config.mlp_dim)
+    prompt_flops = 2.0 * args.batch * (args.input_length * per_token + config.emb_dim * config.vocab_size)
+  else:
+    from flan.trainer import flops  # pylint: disable=import-outside-toplevel
+    prompt_flops = flops.forward_flops(config, args.batch, args.input_length, 0)
+  matmul = max(roofline.xla_matmul_rate(), roofline.torch_matmul_rate(device="cuda" if torch.cuda.is_available()
+                                                                      else "cpu"))
+  bandwidth = roofline.xla_stream_bandwidth()
+  step_bytes = bytes_read_per_step(params, args, decoder)
+  floor = prompt_flops / matmul + args.new_tokens * step_bytes / bandwidth
+  return floor, (f"roofline: prompt {prompt_flops / 1e9:.1f} GFLOP at {matmul / 1e9:.0f} GFLOP/s (best square "
+                 f"matmul here) + {args.new_tokens} steps x {step_bytes / 2 ** 20:.1f} MiB read at "
+                 f"{bandwidth / 1e9:.1f} GB/s (XLA streaming a 256 MiB array) = {floor:.3f}s at least")
 
 
 def main(argv=None):
@@ -158,6 +199,10 @@ def main(argv=None):
         f"first call incl. compile {flan_first:.2f}s)")
   print(f"HF    generate     : {hf_tps:10.1f} tokens/s (median {hf_time:.3f}s of {args.repeats})")
   print(f"ratio flan / HF    : {flan_tps / hf_tps:.2f}x")
+  if args.num_beams == 1:
+    floor, explained = roofline_seconds(config, params, args, decoder)
+    print(f"{explained}; flan takes {flan_time / floor:.2f}x that, HF {hf_time / floor:.2f}x, so no "
+          f"implementation can exceed {hf_time / floor:.2f}x HF on this machine")
   if agreement is not None:
     print(f"greedy/beam token agreement with HF: {100 * agreement:.1f}%")
 

@@ -6,6 +6,11 @@ Both train on the same random, fully real (unpadded) token batches with dropout 
 encoder plus decoder tokens per step. MFU uses flan.trainer.flops (matmul FLOPs, 3x forward) and the
 peak bf16 FLOP/s table; it is shown only for accelerators in that table.
 
+Each framework runs in its own process: flan with the environment flan-train restarts itself with (glibc huge
+pages for large buffers, flan/host_memory.py), the peer as it comes (--peer_huge_pages gives it the same).
+A roofline line per size divides the step's matmul FLOPs by the best square-matmul rate measured in the same
+run: the fastest step any implementation could run on this machine, and so the largest possible ratio.
+
   .venv/bin/python bench/train_throughput.py                      # CPU: tiny and small (a few minutes)
   .venv/bin/python bench/train_throughput.py --device gpu         # one GPU: base, large, xl at 1024/256, bf16
   .venv/bin/python bench/train_throughput.py --sizes small --batch 8 --input_length 256 --target_length 64
@@ -22,6 +27,7 @@ import time
 import numpy as np
 
 import decoder_peer  # bench/decoder_peer.py, beside this file
+import roofline  # bench/roofline.py, beside this file
 
 CPU_DEFAULTS = {"sizes": "tiny,small", "batch": 8, "input_length": 256, "target_length": 64, "steps": 5}
 GPU_DEFAULTS = {"sizes": "base,large,xl", "batch": 0, "input_length": 1024, "target_length": 256, "steps": 10}
@@ -41,6 +47,9 @@ def parse_args(argv):
   p.add_argument("--steps", type=int, default=None, help="timed steps per framework (after 2 warm-up steps)")
   p.add_argument("--remat", action="store_true", help="flan: rematerialize layers (saves memory for xl)")
   p.add_argument("--skip_hf", action="store_true", help="measure flan only")
+  p.add_argument("--peer_huge_pages", action="store_true",
+                 help="run the peer with the same allocator setting as flan (glibc huge pages, flan/host_memory.py); "
+                      "by default each runs as its users run it: flan as flan-train does, the peer as it comes")
   p.add_argument("--only", choices=("flan", "hf"), default=None, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   defaults = GPU_DEFAULTS if args.device == "gpu" else CPU_DEFAULTS
@@ -174,13 +183,17 @@ def measure_one(args):
   dtype = "bfloat16" if args.device == "gpu" else "float32"
   config = model_config(args, args.sizes, dtype=dtype, dropout_rate=0.0, remat=args.remat)
   batches = (decoder_peer.make_batches if args.family == "decoder" else make_batches)(config, args, args.steps + 2)
+  gpu = args.device == "gpu"
   if args.only == "flan":
     seconds, compile_s, loss = time_flan(config, batches, args)
+    matmul_rate = roofline.xla_matmul_rate(8192 if gpu else 2048, "bfloat16" if gpu else "float32")
   else:
     seconds, loss = time_hf(config, batches, args)
     compile_s = 0.0
+    matmul_rate = roofline.torch_matmul_rate(8192 if gpu else 2048, "cuda" if gpu else "cpu")
   print("RESULT " + json.dumps({"seconds": seconds, "compile_s": compile_s, "loss": loss,
-                                "device_kind": jax.devices()[0].device_kind}), flush=True)
+                                "matmul_rate": matmul_rate, "device_kind": jax.devices()[0].device_kind}),
+        flush=True)
 
 
 def run_child(args, size, framework):
@@ -190,11 +203,31 @@ def run_child(args, size, framework):
              "--target_length", str(args.target_length), "--steps", str(args.steps), "--only", framework]
   if args.remat:
     command.append("--remat")
-  completed = subprocess.run(command, capture_output=True, text=True, check=False)
+  env = None
+  if framework == "flan" or args.peer_huge_pages:
+    from flan import host_memory  # pylint: disable=import-outside-toplevel
+    env = host_memory.environment()  # what flan-train restarts itself with (None: nothing to change)
+  completed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
   for line in completed.stdout.splitlines():
     if line.startswith("RESULT "):
       return json.loads(line[len("RESULT "):])
   raise RuntimeError(f"{framework} on {size} failed (exit {completed.returncode}):\n{completed.stderr[-4000:]}")
+
+
+def roofline_line(step_flops, flan, hf):
+  """The step's matmul FLOPs at the best matmul rate measured here (a square matmul of each framework in its
+  own process): the fastest step any implementation could run on this machine."""
+  best = max(flan["matmul_rate"], hf["matmul_rate"] if hf else 0.0)
+  floor = step_flops / best
+  line = (f"       roofline: {step_flops / 1e9:,.1f} GFLOP of matmuls per step; square-matmul rate here: XLA "
+          f"{flan['matmul_rate'] / 1e9:,.0f} GFLOP/s" + (f", torch {hf['matmul_rate'] / 1e9:,.0f} GFLOP/s" if hf else "")
+          + f"; flan's step runs its matmuls at {step_flops / flan['seconds'] / flan['matmul_rate'] * 100:.0f}% of "
+          f"XLA's rate")
+  if hf:
+    line += (f", HF at {step_flops / hf['seconds'] / hf['matmul_rate'] * 100:.0f}% of torch's; no step can take "
+             f"less than {floor * 1000:,.1f} ms here, so no implementation can exceed "
+             f"{hf['seconds'] / floor:.2f}x HF on this machine")
+  return line
 
 
 def main(argv=None):
@@ -207,6 +240,10 @@ def main(argv=None):
   from flan.trainer import flops  # pylint: disable=import-outside-toplevel
   dtype = "bfloat16" if args.device == "gpu" else "float32"
   peer = "LlamaForCausalLM" if args.family == "decoder" else "T5ForConditionalGeneration"
+  from flan import host_memory  # pylint: disable=import-outside-toplevel
+  huge = host_memory.environment() is not None
+  print(f"allocator: flan with {'glibc huge pages (as flan-train runs)' if huge else 'the environment as it is'}, "
+        f"peer with {'the same' if args.peer_huge_pages and huge else 'the environment as it is'}")
   print(f"family {args.family}, lengths {args.input_length}/{args.target_length}, "
         f"activations {dtype}, params float32, {args.steps} timed steps; peer: Hugging Face "
         f"{peer} + transformers Adafactor (eager PyTorch"
@@ -239,6 +276,7 @@ def main(argv=None):
                "(different random inits)")
       rows.append((size, flan_tps, hf_tps))
     print(line, flush=True)
+    print(roofline_line(step_flops, flan, None if args.skip_hf else hf), flush=True)
   if rows:
     print("ratio flan/HF tokens/s: " + ", ".join(f"{s} {a / b:.2f}x" for s, a, b in rows))
   return 0

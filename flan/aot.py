@@ -251,26 +251,51 @@ def run_gin(gin_files, bindings, search_paths, target) -> dict:
   return _compile_and_report(compile_step, plan, target)
 
 
+LAYER_FIELDS = ("num_encoder_layers", "num_decoder_layers", "num_layers")
+
+
 def flops_report(run) -> dict:
   """XLA's FLOPs of the run's train step beside the model's analytic FLOPs (3x the forward matmuls).
 
-  XLA's cost analysis counts a loop body once, so the step is compiled again for the measurement with its
-  loops unrolled: layers unscanned and one microbatch (k microbatches do the same arithmetic), as one program
-  on one CPU device (the whole global batch; nothing is allocated). Remat's recomputation is counted: the
-  ratio shows it and any other work beyond the model's own.
+  XLA's cost analysis counts a loop body once, so the measurement compiles the step on one CPU device with
+  its loops unrolled: layers unscanned and one microbatch (k microbatches do the same arithmetic on the same
+  global batch; nothing is allocated). Unrolling every layer of a big model takes long to compile, and the
+  step's FLOPs are linear in each stack's depth (all layers of a stack are the same program; the scanned
+  model requires it), so it is compiled with 2 layers per stack and with one more layer in each stack in
+  turn, and extrapolated to the configured depths. Remat's recomputation is counted: the ratio shows it and
+  any other work beyond the model's own.
   """
-  import jax  # pylint: disable=import-outside-toplevel
   from flan.trainer import flops as flops_lib  # pylint: disable=import-outside-toplevel
-  unrolled = run.replace(model_config=dataclasses.replace(run.model_config, scan_layers=False),
-                         num_microbatches=1, mesh_data=1, mesh_fsdp=1, mesh_model=1, num_devices=1)
+  config = run.model_config
+  depths = {f: getattr(config, f) for f in LAYER_FIELDS if hasattr(config, f)}
+  if max(depths.values()) <= 3:
+    measured = _unrolled_flops(run, depths)
+    method = "layers unrolled"
+  else:
+    base = {f: 2 for f in depths}
+    base_flops = _unrolled_flops(run, base)
+    measured = base_flops
+    for field, depth in depths.items():
+      per_layer = _unrolled_flops(run, {**base, field: 3}) - base_flops
+      measured += (depth - 2) * per_layer
+    method = (f"layers unrolled at 2 and 3 per stack ({len(depths) + 1} compiles), extrapolated linearly to "
+              + ", ".join(f"{f}={d}" for f, d in depths.items()))
+  lengths = run.feature_lengths
+  model = flops_lib.train_step_flops(config, run.batch_size, lengths["inputs"], lengths["targets"])
+  return {"xla_flops": measured, "model_flops": model, "ratio": measured / model,
+          "method": f"XLA:CPU cost analysis, 1 microbatch, 1 device, {method}"}
+
+
+def _unrolled_flops(run, depths: dict) -> float:
+  """XLA's FLOPs count of the run's step with layers unrolled at these depths, on one CPU device."""
+  import jax  # pylint: disable=import-outside-toplevel
+  config = dataclasses.replace(run.model_config, scan_layers=False, **depths)
+  unrolled = run.replace(model_config=config, num_microbatches=1, mesh_data=1, mesh_fsdp=1, mesh_model=1,
+                         num_devices=1)
   lowered, _ = lower_train_step(unrolled, jax.devices("cpu")[:1])
   cost = lowered.compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  measured = float(cost["flops"])
-  lengths = run.feature_lengths
-  model = flops_lib.train_step_flops(run.model_config, run.batch_size, lengths["inputs"], lengths["targets"])
-  return {"xla_flops": measured, "model_flops": model, "ratio": measured / model,
-          "method": "XLA:CPU cost analysis, layers unrolled, 1 microbatch, 1 device"}
+  return float(cost["flops"])
 
 
 def _compile_and_report(compile_step, plan: dict, target: str) -> dict:
@@ -297,11 +322,14 @@ def format_result(result: dict) -> str:
   mesh = ",".join(f"{k}={v}" for k, v in zip(("data", "fsdp", "model"), plan["mesh"]))
   lines = [f"{plan['size']} on {plan['target']} mesh {mesh}, batch {plan['batch_size']}, lengths "
            f"{plan['input_length']}:{plan['target_length']}, microbatches {plan['num_microbatches']}, "
-           f"remat {plan['remat']}, fsdp_embed={plan['fsdp_embed']} (compiled in {result['compile_seconds']} s)"]
+           f"remat {plan['remat']}, fsdp_embed={plan['fsdp_embed']}"
+           + (f" (compiled in {result['compile_seconds']} s)" if "compile_seconds" in result else "")]
   if "flops" in result:
     flops = result["flops"]
     lines.append(f"  FLOPs per step: XLA {flops['xla_flops']:.4g}, model {flops['model_flops']:.4g}, ratio "
                  f"{flops['ratio']:.2f} ({flops['method']})")
+  if "memory" not in result and "out_of_memory" not in result:
+    return "\n".join(lines)
   if "out_of_memory" in result:
     return "\n".join(lines + [f"  does NOT fit: the compiler says {result['out_of_memory']}"])
   memory = result["memory"]
@@ -335,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument("--flops", action="store_true",
                       help="also the step's FLOPs counted by XLA beside the model's analytic FLOPs (one more "
                            "compile, with layers unrolled, on the CPU)")
+  parser.add_argument("--flops-only", action="store_true",
+                      help="only the FLOPs report (no compile for the target; the mesh and target do not change "
+                           "the step's arithmetic)")
   parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
   return parser
 
@@ -372,6 +403,10 @@ def main(argv=None) -> int:
       result = run_gin(gin_files, bindings, search_paths, args.target)
     elif not args.size:
       raise ValueError("give --size (with --mesh, --batch, --lengths, ...) or the run's gin files")
+    elif args.flops_only:
+      plan = _plan_from_args(args)
+      run = run_config_for_plan(plan, target_device_count(plan.target))
+      result = {"plan": dataclasses.asdict(plan), "flops": flops_report(run)}
     else:
       result = run_plan(_plan_from_args(args), with_flops=args.flops)
   except (ValueError, RuntimeError) as e:

@@ -1,13 +1,15 @@
 """The table of which model sizes fit which slices, from ahead-of-time compiles (flan.aot), as markdown.
 
-  python -m flan.aot_table --out launch/MEMORY.md            # xl and xxl on the TPU presets (needs libtpu)
-  python -m flan.aot_table --sizes large,xl --slices v4-8 --out /tmp/table.md
+  python -m flan.aot_table --results-dir /tmp/aot --out launch/MEMORY.md   # the documented rows (needs libtpu)
+  python -m flan.aot_table --rows large:v4-8,xl:v4-32 --out /tmp/table.md
+  python -m flan.aot_table --sizes large,xl --slices v4-8,v5e-16 --out /tmp/table.md   # every pair
 
 Each row compiles the Flan-T5 finetuning step (batch 64, lengths 2048:512, packed, dropout 0.05, scanned
 layers) with the mesh of the slice's gin/hardware preset, in its own subprocess. Remat policies are tried from
 the one that recomputes least ("save_dots": matmul outputs kept) to "full" (the layer input only), then
 gradient accumulation (more microbatches), until the step fits: the first that fits is the row's choice. The
-FLOPs column compares XLA's count for that step (flan.aot.flops_report) with the model's analytic FLOPs.
+FLOPs column compares XLA's count for that setting (flan.aot.flops_report, one CPU measurement per size and
+remat policy, shared by the slices) with the model's analytic FLOPs.
 """
 import argparse
 import datetime
@@ -29,16 +31,19 @@ PRESETS = {
     "v5e-16": ("data=1,fsdp=16,model=1", "gin/hardware/tpu_v5e_16.gin"),
     "v5p-8": ("data=1,fsdp=4,model=1", "gin/hardware/tpu_v5p_8.gin"),
 }
+# The rows launch/MEMORY.md documents: each size on the slices it is meant for (launch/README.md).
+DOCUMENTED_ROWS = ("base:v5e-8", "base:v4-8", "large:v5e-8", "large:v4-8", "xl:v4-8", "xl:v5e-16", "xl:v4-32",
+                   "xxl:v4-32", "xxl:v5e-16", "xxl:v5p-8")
 MICROBATCH_TRIES = (1, 4, 16)
 REMAT_TRIES = ("save_dots", "full")
 
 
 def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None,
-                          cached_only=False, remat="full", flops=False):
+                          cached_only=False, remat="full"):
   """One `python -m flan.aot --json` run; its result is kept in results_dir (when given) and reused."""
   flags = ["--size", size, "--mesh", mesh, "--batch", str(batch), "--lengths", lengths,
            "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches),
-           "--remat", remat] + (["--flops"] if flops else []) + ["--json"]
+           "--remat", remat, "--json"]
   saved = None
   if cached_only and not results_dir:
     raise ValueError("--cached-only needs --results-dir")
@@ -68,6 +73,35 @@ def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, 
   return result
 
 
+def flops_in_subprocess(size, remat, batch, lengths, timeout_s, results_dir=None, cached_only=False):
+  """flan.aot's FLOPs report (`--flops-only`) for one size and remat policy; kept in results_dir and reused.
+  It does not depend on the slice: the arithmetic of the step is the same on every mesh."""
+  flags = ["--size", size, "--batch", str(batch), "--lengths", lengths, "--remat", remat, "--flops-only"]
+  saved = None
+  if results_dir:
+    name = "flops_" + "_".join(f.lstrip("-").replace(":", "x") for f in flags[:-1])
+    saved = os.path.join(results_dir, name + ".json")
+    if os.path.exists(saved):
+      with open(saved, encoding="utf-8") as f:
+        return json.load(f)
+    if cached_only:
+      return {"error": "not measured yet (no result in --results-dir)"}
+  try:
+    done = subprocess.run([sys.executable, "-m", "flan.aot", *flags, "--json"], capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
+  except subprocess.TimeoutExpired:
+    return {"error": f"FLOPs measurement took longer than {timeout_s} s"}
+  if done.returncode != 0:
+    lines = [l for l in (done.stderr or "").splitlines() if l.startswith("error:") or "Error" in l]
+    return {"error": (lines[-1] if lines else f"exit code {done.returncode}")[:200]}
+  result = json.loads(done.stdout.strip().splitlines()[-1])["flops"]
+  if saved:
+    os.makedirs(results_dir, exist_ok=True)
+    with open(saved, "w", encoding="utf-8") as f:
+      json.dump(result, f)
+  return result
+
+
 def _summary(result):
   if "error" in result:
     return result["error"]
@@ -85,20 +119,31 @@ def _oom_needs(message):
 
 
 def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None, cached_only=False):
+  """Tries the settings in turn until one fits, then measures the FLOPs of that setting (of the last one
+  compiled when none fits)."""
   mesh, preset = PRESETS[slice_name]
   tried = []
   data_parallel = aot.parse_mesh(mesh)[0] * aot.parse_mesh(mesh)[1]
+  row = {"size": size, "slice": slice_name, "mesh": mesh, "preset": preset, "tried": tried}
   for microbatches in MICROBATCH_TRIES:
     if batch % microbatches or (batch // microbatches) % data_parallel:
       break  # the trainer refuses microbatches that do not split over data x fsdp
     for remat in REMAT_TRIES:
       result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir,
-                                     cached_only, remat=remat, flops=True)
+                                     cached_only, remat=remat)
       log(f"{size} on {slice_name} with {microbatches} microbatch(es), remat {remat}: " + _summary(result))
       tried.append((microbatches, remat, result))
       if "error" in result or result["fits"]:
-        return {"size": size, "slice": slice_name, "mesh": mesh, "preset": preset, "tried": tried}
-  return {"size": size, "slice": slice_name, "mesh": mesh, "preset": preset, "tried": tried}
+        break
+    if "error" in result or result["fits"]:
+      break
+  compiled = [(remat, result) for _, remat, result in tried if "memory" in result]
+  if compiled:
+    remat = compiled[-1][0]
+    row["flops"] = flops_in_subprocess(size, remat, batch, lengths, timeout_s, results_dir, cached_only)
+    row["flops_remat"] = remat
+    log(f"{size} with remat {remat}: FLOPs " + (row["flops"].get("error") or f"ratio {row['flops']['ratio']:.2f}"))
+  return row
 
 
 def format_row(row):
@@ -108,10 +153,12 @@ def format_row(row):
   cells = []
   verdict = "no"
   flops = "-"
+  if "error" in row.get("flops", {}):
+    flops = row["flops"]["error"]
+  elif "flops" in row:
+    flops = f"{row['flops']['ratio']:.2f} (remat {row['flops_remat']})"
   for microbatches, remat, result in row["tried"]:
     label = f"{microbatches} mb, {remat}"
-    if "flops" in result:
-      flops = f"{result['flops']['ratio']:.2f} ({microbatches} mb, {remat})"
     if "error" in result and result["error"].startswith("not compiled yet"):
       cells.append(f"{label}: not compiled yet")
       verdict = "not measured"
@@ -154,10 +201,14 @@ def render(rows, batch, lengths, command_line, seconds):
       "chip from `compiled.memory_analysis()`: peak = arguments + outputs - donated (aliased) + temporaries. "
       "Tried in turn until the step fits: remat policy `save_dots` (keeps matmul outputs, least recompute), "
       "then `full` (keeps each layer's input only), at 1, 4 and 16 microbatches (`mb`, gradient accumulation, "
-      "`train.num_microbatches`); the first that fits is the row's setting (`get_config.remat`). The FLOPs "
-      "column is XLA's count for that step over the model's analytic FLOPs (3x the forward matmuls); above 1 "
-      "is recomputation and other work (flan.aot.flops_report: the step compiled again with its loops "
-      "unrolled, on the CPU, since XLA counts a loop body once).",
+      "`train.num_microbatches`); the first that fits is the row's setting (`get_config.remat`); when none "
+      "fits, the row says by how much the last one misses. The FLOPs column is XLA's count for the row's "
+      "remat policy over the model's analytic FLOPs (3x the forward matmuls); above 1 is recomputation and "
+      "other work. XLA counts a loop body once, so flan.aot.flops_report compiles the same step on the CPU "
+      "with its loops unrolled (layers unscanned, one microbatch: k microbatches do the same arithmetic) at 2 "
+      "and 3 layers per stack and extrapolates linearly to the model's depth (exact, as every layer of a stack "
+      "is the same program; tests/test_aot.py checks it against a fully unrolled count). The count does not "
+      "depend on the mesh, so rows of one size and policy share it.",
       "",
       "| size | slice | preset (mesh) | per-chip memory (microbatches, remat policy) | fits | XLA / model FLOPs |",
       "| --- | --- | --- | --- | --- | --- |",
@@ -178,8 +229,10 @@ def render(rows, batch, lengths, command_line, seconds):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m flan.aot_table", description=__doc__.split("\n\n", 1)[0])
-  parser.add_argument("--sizes", default="xl,xxl")
-  parser.add_argument("--slices", default=",".join(PRESETS))
+  parser.add_argument("--rows", default=None,
+                      help="SIZE:SLICE,... (default: the documented rows, %s)" % ",".join(DOCUMENTED_ROWS))
+  parser.add_argument("--sizes", default=None, help="with --slices: every size on every slice")
+  parser.add_argument("--slices", default=None, help="with --sizes (default: all presets)")
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--lengths", default="2048:512")
   parser.add_argument("--timeout", type=int, default=1800, help="seconds per compile")
@@ -188,20 +241,27 @@ def main(argv=None):
   parser.add_argument("--cached-only", action="store_true",
                       help="compile nothing: tabulate the results already in --results-dir")
   args = parser.parse_args(argv)
-  unknown = [s for s in args.slices.split(",") if s not in PRESETS]
+  if args.rows and (args.sizes or args.slices):
+    parser.error("give --rows, or --sizes and --slices, not both")
+  if args.sizes or args.slices:
+    pairs = [(size, slice_name) for size in (args.sizes or "xl,xxl").split(",")
+             for slice_name in (args.slices or ",".join(PRESETS)).split(",")]
+  else:
+    pairs = [tuple(row.split(":", 1)) if ":" in row else (row, "") for row in
+             (args.rows.split(",") if args.rows else DOCUMENTED_ROWS)]
+  unknown = sorted({slice_name for _, slice_name in pairs if slice_name not in PRESETS})
   if unknown:
-    parser.error(f"unknown slices {unknown}; known: {', '.join(PRESETS)}")
+    parser.error(f"unknown slices {unknown} (rows are SIZE:SLICE); known: {', '.join(PRESETS)}")
   log = lambda message: print(message, file=sys.stderr, flush=True)
   started = time.perf_counter()
   command_line = "python -m flan.aot_table " + " ".join(argv if argv is not None else sys.argv[1:])
   rows = []
-  for size in args.sizes.split(","):
-    for slice_name in args.slices.split(","):
-      rows.append(plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log, args.results_dir,
-                           args.cached_only))
-      if args.out:  # rewritten after every row, so a long run leaves what it has measured so far
-        write(args.out, render(rows, args.batch, args.lengths, command_line.strip(),
-                               time.perf_counter() - started))
+  for size, slice_name in pairs:
+    rows.append(plan_row(size, slice_name, args.batch, args.lengths, args.timeout, log, args.results_dir,
+                         args.cached_only))
+    if args.out:  # rewritten after every row, so a long run leaves what it has measured so far
+      write(args.out, render(rows, args.batch, args.lengths, command_line.strip(),
+                             time.perf_counter() - started))
   text = render(rows, args.batch, args.lengths, command_line.strip(), time.perf_counter() - started)
   if args.out:
     write(args.out, text)

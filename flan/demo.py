@@ -12,6 +12,8 @@ import sys
 import tempfile
 import time
 
+from flan import host_memory
+
 HELDOUT_EXAMPLES_PER_TASK = 64
 
 
@@ -34,6 +36,8 @@ def _print_accuracy(title, scores, samples):
 
 
 def main(argv=None):
+  if argv is None:
+    host_memory.restart_with_huge_pages("flan.demo", sys.argv[1:])
   parser = argparse.ArgumentParser(prog="flan-demo", description=__doc__.splitlines()[0])
   parser.add_argument("--model_dir", default=None, help="default: a new temporary directory")
   parser.add_argument("--steps", type=int, default=None, help="train steps (gin/local/demo.gin: 400)")

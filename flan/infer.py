@@ -26,6 +26,7 @@ import sys
 import time
 from typing import Any
 
+from flan import host_memory
 from flan import jsonl
 from flan.errors import InputError, UserError, run_command
 
@@ -224,6 +225,8 @@ def _infer(argv) -> int:
 
 
 def main(argv=None) -> int:
+  if argv is None:
+    host_memory.restart_with_huge_pages("flan.infer", sys.argv[1:])
   logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
   logging.getLogger("flan").setLevel(logging.INFO)
   return run_command("flan-infer", _infer, argv)

@@ -12,6 +12,7 @@ import sys
 
 from flan import errors
 from flan import gin_args
+from flan import host_memory
 
 USAGE = __doc__
 
@@ -62,6 +63,8 @@ def _main(argv):
 
 
 def main(argv=None):
+  if argv is None:
+    host_memory.restart_with_huge_pages("flan.train", sys.argv[1:])
   return errors.run_command("flan-train", _main, argv)
 
 

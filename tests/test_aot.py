@@ -112,17 +112,17 @@ def test_table_row_reports_fit_after_microbatches():
   oom = ("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required for HLO temporaries "
          "(45.77G) exceeds available HBM (30.75G).")
   fits = _fake_result(peak_gib=20.5, microbatches=4)
-  fits["flops"] = {"ratio": 1.31}
   row = {"size": "xl", "slice": "v4-8", "mesh": "data=1,fsdp=4,model=1", "preset": "gin/hardware/tpu_v4_8.gin",
          "tried": [(1, "save_dots", _fake_result(oom=oom)), (1, "full", _fake_result(peak_gib=33.0)),
-                   (4, "save_dots", fits)]}
+                   (4, "save_dots", fits)], "flops": {"ratio": 1.31}, "flops_remat": "save_dots"}
   line = aot_table.format_row(row)
   assert line.startswith("| xl | v4-8 (4 chips x 32 GiB) | `gin/hardware/tpu_v4_8.gin`")
   assert "1 mb, save_dots: out of memory (temporaries alone 45.77G > 30.75G usable)" in line
   assert "1 mb, full: 33.0 GiB (args 2.0, temp 31.0), 1.0 GiB over" in line
   assert "4 mb, save_dots: 20.5 GiB" in line
-  assert line.endswith("| yes, remat save_dots, 4 microbatches | 1.31 (4 mb, save_dots) |")
+  assert line.endswith("| yes, remat save_dots, 4 microbatches | 1.31 (remat save_dots) |")
   row["tried"] = [(1, "full", _fake_result(oom=oom)), (4, "full", _fake_result(oom=oom, microbatches=4))]
+  del row["flops"]
   assert aot_table.format_row(row).endswith("| no | - |")
 
 
@@ -143,3 +143,17 @@ def test_microbatches_must_split_over_the_data_axes(capsys):
   assert aot.main(["--size", "tiny", "--mesh", "data=8", "--batch", "16", "--lengths", "16:8",
                    "--microbatches", "4"]) == 2
   assert "microbatch 4 with num_microbatches=4" in capsys.readouterr().err
+
+
+def test_flops_extrapolated_from_shallow_compiles_equal_the_fully_unrolled_count():
+  from flan.models import config as model_config  # pylint: disable=import-outside-toplevel
+  from flan.trainer.run_config import RunConfig  # pylint: disable=import-outside-toplevel
+  config = model_config.get_config("tiny", num_encoder_layers=5, num_decoder_layers=4, remat="full",
+                                   dropout_rate=0.05)
+  run = RunConfig(model_config=config, num_steps=1, batch_size=4, feature_lengths={"inputs": 16, "targets": 8},
+                  pack=True, mesh_data=1, mesh_fsdp=1, mesh_model=1, num_devices=1, process_count=1)
+  report = aot.flops_report(run)
+  assert "extrapolated" in report["method"]
+  direct = aot._unrolled_flops(run, {"num_encoder_layers": 5, "num_decoder_layers": 4})  # pylint: disable=protected-access
+  assert report["xla_flops"] == pytest.approx(direct, rel=1e-5)  # fusion choices move a few hundred FLOPs
+  assert report["ratio"] == pytest.approx(direct / report["model_flops"], rel=1e-5)

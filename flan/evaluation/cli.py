@@ -26,6 +26,7 @@ import gin
 
 from flan import errors
 from flan import gin_args
+from flan import host_memory
 from flan.evaluation import benchmarks as benchmarks_lib
 from flan.evaluation import paper_results
 from flan.evaluation import report
@@ -214,6 +215,8 @@ def _run(argv):
 
 
 def main(argv=None):
+  if argv is None:
+    host_memory.restart_with_huge_pages("flan.evaluation.cli", sys.argv[1:])
   return errors.run_command("flan-eval", _run, sys.argv[1:] if argv is None else argv)
 
 
