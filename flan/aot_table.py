@@ -40,61 +40,46 @@ REMAT_TRIES = ("save_dots", "full")
 
 def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir=None,
                           cached_only=False, remat="full"):
-  """One `python -m flan.aot --json` run; its result is kept in results_dir (when given) and reused."""
+  """One `python -m flan.aot --json` compile for a TPU slice; kept in results_dir (when given) and reused."""
   flags = ["--size", size, "--mesh", mesh, "--batch", str(batch), "--lengths", lengths,
-           "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches),
-           "--remat", remat, "--json"]
-  saved = None
-  if cached_only and not results_dir:
-    raise ValueError("--cached-only needs --results-dir")
-  if results_dir:
-    name = "_".join(f.lstrip("-").replace("=", "").replace(",", "").replace(":", "x") for f in flags[:-1])
-    saved = os.path.join(results_dir, name + ".json")
-    if os.path.exists(saved):
-      with open(saved, encoding="utf-8") as f:
-        return json.load(f)
-    if cached_only:
-      return {"error": "not compiled yet (no result in --results-dir)"}
-  started = time.perf_counter()
-  try:
-    done = subprocess.run([sys.executable, "-m", "flan.aot", *flags], capture_output=True, text=True,
-                          timeout=timeout_s, check=False)
-  except subprocess.TimeoutExpired:
-    return {"error": f"compile took longer than {timeout_s} s"}
-  if done.returncode != 0:
-    lines = [l for l in (done.stderr or "").splitlines() if l.startswith("error:") or "Error" in l]
-    return {"error": (lines[-1] if lines else f"exit code {done.returncode}")[:200]}
-  result = json.loads(done.stdout.strip().splitlines()[-1])
-  result["wall_seconds"] = round(time.perf_counter() - started, 1)
-  if saved:
-    os.makedirs(results_dir, exist_ok=True)
-    with open(saved, "w", encoding="utf-8") as f:
-      json.dump(result, f)
-  return result
+           "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches), "--remat", remat]
+  name = "_".join(f.lstrip("-").replace("=", "").replace(",", "").replace(":", "x") for f in flags)
+  return _aot_in_subprocess(flags, name, "compiled", timeout_s, results_dir, cached_only)
 
 
 def flops_in_subprocess(size, remat, batch, lengths, timeout_s, results_dir=None, cached_only=False):
   """flan.aot's FLOPs report (`--flops-only`) for one size and remat policy; kept in results_dir and reused.
   It does not depend on the slice: the arithmetic of the step is the same on every mesh."""
-  flags = ["--size", size, "--batch", str(batch), "--lengths", lengths, "--remat", remat, "--flops-only"]
+  flags = ["--size", size, "--batch", str(batch), "--lengths", lengths, "--remat", remat]
+  name = "flops_" + "_".join(f.lstrip("-").replace(":", "x") for f in flags)
+  result = _aot_in_subprocess(flags + ["--flops-only"], name, "measured", timeout_s, results_dir, cached_only)
+  return result.get("flops", result)
+
+
+def _aot_in_subprocess(flags, name, done_word, timeout_s, results_dir, cached_only):
+  """`python -m flan.aot FLAGS --json` in its own process, its JSON kept as results_dir/NAME.json and reused;
+  {"error": ...} when it fails (not kept)."""
   saved = None
+  if cached_only and not results_dir:
+    raise ValueError("--cached-only needs --results-dir")
   if results_dir:
-    name = "flops_" + "_".join(f.lstrip("-").replace(":", "x") for f in flags[:-1])
     saved = os.path.join(results_dir, name + ".json")
     if os.path.exists(saved):
       with open(saved, encoding="utf-8") as f:
         return json.load(f)
     if cached_only:
-      return {"error": "not measured yet (no result in --results-dir)"}
+      return {"error": f"not {done_word} yet (no result in --results-dir)"}
+  started = time.perf_counter()
   try:
     done = subprocess.run([sys.executable, "-m", "flan.aot", *flags, "--json"], capture_output=True, text=True,
                           timeout=timeout_s, check=False)
   except subprocess.TimeoutExpired:
-    return {"error": f"FLOPs measurement took longer than {timeout_s} s"}
+    return {"error": f"flan.aot took longer than {timeout_s} s"}
   if done.returncode != 0:
     lines = [l for l in (done.stderr or "").splitlines() if l.startswith("error:") or "Error" in l]
     return {"error": (lines[-1] if lines else f"exit code {done.returncode}")[:200]}
-  result = json.loads(done.stdout.strip().splitlines()[-1])["flops"]
+  result = json.loads(done.stdout.strip().splitlines()[-1])
+  result["wall_seconds"] = round(time.perf_counter() - started, 1)
   if saved:
     os.makedirs(results_dir, exist_ok=True)
     with open(saved, "w", encoding="utf-8") as f:
