@@ -87,3 +87,22 @@ def test_nan_loss_stops_with_step_and_keeps_checkpoints_then_truncated_latest_fa
   # the unreadable step is moved aside, so the resumed run can write step 4 again
   assert sorted(int(p.name) for p in (model_dir / "checkpoints").iterdir() if p.name.isdigit()) == [2]
   assert len(list((model_dir / "unreadable_checkpoints").iterdir())) == 1
+
+
+@pytest.mark.parametrize("prefetch_batches", [0, 2])
+def test_a_failure_late_in_setup_closes_what_was_opened(tmp_path, monkeypatch, prefetch_batches):
+  from flan.trainer import prefetch, session  # pylint: disable=import-outside-toplevel
+  closed = []
+  for owner, name in ((checkpoints.Checkpointer, "checkpointer"), (metrics.MetricsLogger, "logger"),
+                      (prefetch.Prefetcher, "prefetcher")):
+    original = owner.close
+    monkeypatch.setattr(owner, "close", lambda self, _o=original, _n=name: (closed.append(_n), _o(self))[1])
+
+  def fail(*args, **kwargs):
+    raise RuntimeError("evaluators could not be built")
+  monkeypatch.setattr(session, "make_evaluators", fail)
+  with pytest.raises(RuntimeError, match="evaluators could not be built"):
+    loop.train(model_dir=str(tmp_path / "run"), model_config=tiny_config(), num_steps=2, batch_size=8,
+               feature_lengths=LENGTHS, mesh_data=1, prefetch_batches=prefetch_batches, stream=None)
+  expected = {"checkpointer", "logger"} | ({"prefetcher"} if prefetch_batches else set())
+  assert sorted(closed) == sorted(expected)

@@ -1,5 +1,6 @@
 """Setting up a training run: the program on the mesh, the checkpointer, the train state (restored, loaded
 from an initial checkpoint, or random), the data iterator positioned to continue, metrics and evaluation."""
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -77,15 +78,12 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
   say = printer(stream)
   model_dir = config.require_model_dir()
   program = program_lib.build_train_program(config, mesh, rules)
-  checkpointer = checkpoints_lib.Checkpointer(model_dir, keep=config.keep_checkpoints,
-                                              use_async=config.async_checkpoints)
-  try:
+  with contextlib.ExitStack() as opened:  # unwound only when setup fails
+    checkpointer = checkpoints_lib.Checkpointer(model_dir, keep=config.keep_checkpoints,
+                                                use_async=config.async_checkpoints)
+    opened.callback(checkpointer.close)
     state, iterator, resumed = restore_or_initialize(config, program, data, checkpointer, say)
-  except BaseException:
-    checkpointer.close()
-    raise
-  logger = None
-  try:
+    opened.callback(lambda: close_iterator(iterator))  # the iterator as it is then (prefetching or not)
     if config.prefetch_batches:  # the host prepares the next batches while the device runs the step
       iterator = prefetch.Prefetcher(iterator, buffer_size=config.prefetch_batches)
     start_step = int(jax.device_get(state.step))
@@ -95,15 +93,11 @@ def open_session(config, data, mesh, rules, stream) -> TrainSession:
         model_dir, model_config=config.model_config, batch_size=config.batch_size,
         input_length=config.feature_lengths["inputs"], target_length=config.feature_lengths["targets"],
         log_every=config.log_every, stream=stream)
+    opened.callback(logger.close)
     if resumed:
       logger.mark_resume(start_step)  # metrics.jsonl readers keep the last record of each redone step
     evaluators, best = make_evaluators(config, program, data)
-  except BaseException:
-    for opened in (checkpointer, logger):
-      if opened is not None:
-        opened.close()
-    close_iterator(iterator)
-    raise
+    opened.pop_all()
   return TrainSession(config=config, program=program, data=data, checkpointer=checkpointer, iterator=iterator,
                       logger=logger, evaluators=evaluators, best=best, state=state, start_step=start_step,
                       say=say)
