@@ -107,11 +107,23 @@ def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None,
   """Tries the settings in turn until one fits, then measures the FLOPs of that setting (of the last one
   compiled when none fits)."""
   mesh, preset = PRESETS[slice_name]
-  tried = []
-  data_parallel = aot.parse_mesh(mesh)[0] * aot.parse_mesh(mesh)[1]
+  tried = _try_settings(size, slice_name, mesh, batch, lengths, timeout_s, log, results_dir, cached_only)
   row = {"size": size, "slice": slice_name, "mesh": mesh, "preset": preset, "tried": tried}
+  compiled = [remat for _, remat, result in tried if "memory" in result]
+  if compiled:
+    remat = compiled[-1]
+    row["flops"] = flops_in_subprocess(size, remat, batch, lengths, timeout_s, results_dir, cached_only)
+    row["flops_remat"] = remat
+    log(f"{size} with remat {remat}: FLOPs " + (row["flops"].get("error") or f"ratio {row['flops']['ratio']:.2f}"))
+  return row
+
+
+def _try_settings(size, slice_name, mesh, batch, lengths, timeout_s, log, results_dir, cached_only):
+  """(microbatches, remat, result) of each setting compiled, in order, up to the first that fits or fails."""
+  tried = []
+  data, fsdp, _ = aot.parse_mesh(mesh)
   for microbatches in MICROBATCH_TRIES:
-    if batch % microbatches or (batch // microbatches) % data_parallel:
+    if batch % microbatches or (batch // microbatches) % (data * fsdp):
       break  # the trainer refuses microbatches that do not split over data x fsdp
     for remat in REMAT_TRIES:
       result = compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, timeout_s, results_dir,
@@ -119,16 +131,8 @@ def plan_row(size, slice_name, batch, lengths, timeout_s, log, results_dir=None,
       log(f"{size} on {slice_name} with {microbatches} microbatch(es), remat {remat}: " + _summary(result))
       tried.append((microbatches, remat, result))
       if "error" in result or result["fits"]:
-        break
-    if "error" in result or result["fits"]:
-      break
-  compiled = [(remat, result) for _, remat, result in tried if "memory" in result]
-  if compiled:
-    remat = compiled[-1][0]
-    row["flops"] = flops_in_subprocess(size, remat, batch, lengths, timeout_s, results_dir, cached_only)
-    row["flops_remat"] = remat
-    log(f"{size} with remat {remat}: FLOPs " + (row["flops"].get("error") or f"ratio {row['flops']['ratio']:.2f}"))
-  return row
+        return tried
+  return tried
 
 
 def format_row(row):
