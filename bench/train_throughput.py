@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -104,12 +105,13 @@ def time_flan(config, batches, args):
   for batch in device_batches[:2]:
     state, metrics = compiled(state, batch)
   jax.block_until_ready(metrics)
-  started = time.perf_counter()
+  faults, started = minor_page_faults(), time.perf_counter()
   for batch in device_batches[2:]:
     state, metrics = compiled(state, batch)
   jax.block_until_ready((state, metrics))
-  seconds = (time.perf_counter() - started) / (len(device_batches) - 2)
-  return seconds, compile_s, float(metrics["loss"])
+  steps = len(device_batches) - 2
+  seconds = (time.perf_counter() - started) / steps
+  return seconds, compile_s, float(metrics["loss"]), (minor_page_faults() - faults) / steps
 
 
 def hf_model(config, device):
@@ -157,12 +159,18 @@ def time_hf(config, batches, args):
   for batch in tensors[:2]:
     step(batch)
   sync()
-  started = time.perf_counter()
+  faults, started = minor_page_faults(), time.perf_counter()
   for batch in tensors[2:]:
     loss = step(batch)
   sync()
-  seconds = (time.perf_counter() - started) / (len(tensors) - 2)
-  return seconds, float(loss.detach())
+  steps = len(tensors) - 2
+  seconds = (time.perf_counter() - started) / steps
+  return seconds, float(loss.detach()), (minor_page_faults() - faults) / steps
+
+
+def minor_page_faults():
+  """This process's minor page faults so far (a fresh page touched for the first time counts one)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def machine(device_kind):
@@ -185,13 +193,13 @@ def measure_one(args):
   batches = (decoder_peer.make_batches if args.family == "decoder" else make_batches)(config, args, args.steps + 2)
   gpu = args.device == "gpu"
   if args.only == "flan":
-    seconds, compile_s, loss = time_flan(config, batches, args)
+    seconds, compile_s, loss, faults = time_flan(config, batches, args)
     matmul_rate = roofline.xla_matmul_rate(8192 if gpu else 2048, "bfloat16" if gpu else "float32")
   else:
-    seconds, loss = time_hf(config, batches, args)
+    seconds, loss, faults = time_hf(config, batches, args)
     compile_s = 0.0
     matmul_rate = roofline.torch_matmul_rate(8192 if gpu else 2048, "cuda" if gpu else "cpu")
-  print("RESULT " + json.dumps({"seconds": seconds, "compile_s": compile_s, "loss": loss,
+  print("RESULT " + json.dumps({"seconds": seconds, "compile_s": compile_s, "loss": loss, "page_faults": faults,
                                 "matmul_rate": matmul_rate, "device_kind": jax.devices()[0].device_kind}),
         flush=True)
 
@@ -262,14 +270,15 @@ def main(argv=None):
     peak = flops.peak_flops_per_device(flan["device_kind"])
     flan_tps = tokens / flan["seconds"]
     line = (f"{size:6s} batch {args.batch:3d} | flan {flan_tps:10,.0f} tok/s ({flan['seconds'] * 1000:8.1f} ms/step, "
-            f"compile {flan['compile_s']:5.1f}s")
+            f"compile {flan['compile_s']:5.1f}s, {flan['page_faults']:,.0f} page faults/step")
     if peak:
       line += f", MFU {step_flops / flan['seconds'] / peak * 100:5.1f}%"
     line += ")"
     if not args.skip_hf:
       hf = run_child(args, size, "hf")
       hf_tps = tokens / hf["seconds"]
-      line += f" | HF {hf_tps:10,.0f} tok/s ({hf['seconds'] * 1000:8.1f} ms/step"
+      line += (f" | HF {hf_tps:10,.0f} tok/s ({hf['seconds'] * 1000:8.1f} ms/step, "
+               f"{hf['page_faults']:,.0f} page faults/step")
       if peak:
         line += f", MFU {step_flops / hf['seconds'] / peak * 100:5.1f}%"
       line += (f") | flan/HF {flan_tps / hf_tps:5.2f}x | last loss flan {flan['loss']:.3f} HF {hf['loss']:.3f} "

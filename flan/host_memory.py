@@ -1,10 +1,10 @@
 """Transparent huge pages for the host's large buffers (Linux with glibc).
 
-XLA:CPU allocates a step's large temporaries afresh on every execution, and glibc serves allocations above
-32 MiB with a new mapping, so each step first-touches its [tokens, vocab] logits and gradients on fresh 4 KiB
-pages: about 53,000 page faults per step of the tiny T5 train step (bench/train_throughput.py's shapes), most
-of the step's system time. glibc's tunable `glibc.malloc.hugetlb=1` (glibc 2.35 and later) makes malloc ask
-for transparent huge pages, 2 MiB each, for those mappings: about 500 faults per step.
+XLA:CPU allocates a step's large temporaries afresh on every execution, so each step first-touches its
+[tokens, vocab] logits and gradients on fresh 4 KiB pages, one page fault each: 53,262 faults per tiny T5
+train step and 391,876 per small one (`FLAN_HUGE_PAGES=0 bench/train_throughput.py` prints them). glibc's
+tunable `glibc.malloc.hugetlb=1` (glibc 2.35 and later) makes malloc ask for transparent huge pages, 2 MiB
+each: 618 and 1,724 faults per step.
 
 glibc reads its tunables when a process starts, so the commands that compute (flan-train, flan-infer,
 flan-eval, python -m flan.demo) restart themselves once, at the start, with the tunable added to
