@@ -7,7 +7,6 @@ With config.prefix_lm, the prompt attends to itself bidirectionally (the prefix-
 
 Outputs are the generated ids only (the prompt excluded), EOS included, then 0.
 """
-import functools
 from typing import Optional, Sequence
 
 import jax
@@ -15,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flan import partitioning
+from flan import xla_options
 from flan.models.decoder import DecoderOnly
 from flan.models.decoder_config import DecoderConfig
 from flan.models.decoding import filter_logits, length_penalty_factor
@@ -48,8 +48,8 @@ def _step(model, params, cache, tokens, positions, cache_length):
   return logits[:, 0].astype(jnp.float32), variables["cache"]
 
 
-@functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "greedy", "top_k", "use_top_p",
-                                             "vocab_limit"))
+@xla_options.jit_by_platform(static_argnames=("config", "max_new_tokens", "greedy", "top_k", "use_top_p",
+                                               "vocab_limit"))
 def _sample_loop(params, prompt_tokens, prompt_lengths, rng, temperature, top_p, eos_id, *, config,
                  max_new_tokens, greedy, top_k, use_top_p, vocab_limit):
   model = DecoderOnly(config)
@@ -87,7 +87,7 @@ def _take_rows(cache, rows, batch_axis):
   return jax.tree.map(lambda x: jnp.take(x, rows, axis=batch_axis), cache)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "max_new_tokens", "beam_size", "vocab_limit"))
+@xla_options.jit_by_platform(static_argnames=("config", "max_new_tokens", "beam_size", "vocab_limit"))
 def _beam_loop(params, prompt_tokens, prompt_lengths, alpha, eos_id, *, config, max_new_tokens, beam_size,
                vocab_limit):
   """Beam search as flan.models.decoding's (live beams, a pool of finished hypotheses ranked by log-prob over
@@ -170,13 +170,14 @@ def generate_tokens(config: DecoderConfig, params, prompt_tokens, prompt_lengths
   if mesh is not None:
     sharding = partitioning.batch_sharding(mesh)
     prompt_tokens, prompt_lengths = jax.device_put(prompt_tokens, sharding), jax.device_put(prompt_lengths, sharding)
+  platform = xla_options.mesh_platform(mesh)
   with partitioning.mesh_context(mesh, rules):
     if method == "beam":
-      out = _beam_loop(params, prompt_tokens, prompt_lengths, jnp.float32(length_penalty), jnp.int32(eos_id),
+      out = _beam_loop(platform)(params, prompt_tokens, prompt_lengths, jnp.float32(length_penalty), jnp.int32(eos_id),
                        config=config, max_new_tokens=max_new_tokens, beam_size=beam_size, vocab_limit=vocab_limit)
     else:
       greedy = method == "greedy" or temperature == 0
-      out = _sample_loop(params, prompt_tokens, prompt_lengths, jax.random.PRNGKey(seed) if rng is None else rng,
+      out = _sample_loop(platform)(params, prompt_tokens, prompt_lengths, jax.random.PRNGKey(seed) if rng is None else rng,
                          jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
                          jnp.int32(eos_id), config=config, max_new_tokens=max_new_tokens, greedy=greedy,
                          top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0,

@@ -6,7 +6,6 @@ stopping when every row has emitted EOS or max_decode_length tokens. Parameters 
 
 Outputs are token ids after the decoder start token (id 0), EOS included, padded with 0 after EOS.
 """
-import functools
 from typing import Optional, Sequence
 
 import jax
@@ -14,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flan import partitioning
+from flan import xla_options
 from flan.models.config import T5Config
 from flan.models.t5 import Transformer
 
@@ -69,8 +69,8 @@ def filter_logits(logits, temperature=1.0, top_k=0, top_p=1.0):
 
 # ------------------------------------------------------------------------------- greedy and sampling
 
-@functools.partial(jax.jit, static_argnames=("config", "max_decode_length", "greedy", "top_k", "use_top_p",
-                                             "vocab_limit"))
+@xla_options.jit_by_platform(static_argnames=("config", "max_decode_length", "greedy", "top_k", "use_top_p",
+                                               "vocab_limit"))
 def _sample_loop(params, encoder_tokens, rng, temperature, top_p, eos_id, *, config, max_decode_length, greedy,
                  top_k, use_top_p, vocab_limit):
   model = Transformer(config)
@@ -120,7 +120,7 @@ def _reorder_cache(cache, rows, batch_axis):
   return jax.tree_util.tree_map_with_path(reorder, cache)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "max_decode_length", "beam_size", "vocab_limit"))
+@xla_options.jit_by_platform(static_argnames=("config", "max_decode_length", "beam_size", "vocab_limit"))
 def _beam_loop(params, encoder_tokens, alpha, eos_id, *, config, max_decode_length, beam_size, vocab_limit):
   """Beam search. Each step keeps the top beam_size continuations of the live beams; those ending in EOS
   join the pool of finished hypotheses (best beam_size kept, ranked by log-prob / length penalty), the
@@ -211,13 +211,14 @@ def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", 
     raise ValueError(f"encoder_tokens must be [batch, length], got shape {tuple(encoder_tokens.shape)}")
   if mesh is not None:
     encoder_tokens = jax.device_put(encoder_tokens, partitioning.batch_sharding(mesh))
+  platform = xla_options.mesh_platform(mesh)
   with partitioning.mesh_context(mesh, rules):
     if method == "beam":
-      out = _beam_loop(params, encoder_tokens, jnp.float32(length_penalty), jnp.int32(eos_id), config=config,
+      out = _beam_loop(platform)(params, encoder_tokens, jnp.float32(length_penalty), jnp.int32(eos_id), config=config,
                        max_decode_length=max_decode_length, beam_size=beam_size, vocab_limit=vocab_limit)
     else:
       greedy = method == "greedy" or temperature == 0
-      out = _sample_loop(params, encoder_tokens, jax.random.PRNGKey(seed) if rng is None else rng,
+      out = _sample_loop(platform)(params, encoder_tokens, jax.random.PRNGKey(seed) if rng is None else rng,
                          jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
                          jnp.int32(eos_id), config=config, max_decode_length=max_decode_length, greedy=greedy,
                          top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0,

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 
 from flan import partitioning
+from flan import xla_options
 from flan.data import decoder_features
 from flan.models import families
 from flan.trainer import optimizer as optimizer_lib
@@ -78,7 +79,7 @@ def build_train_program(run, mesh, rules=None) -> TrainProgram:
       model, tx, schedule, z_loss=run.z_loss, label_smoothing=run.label_smoothing,
       loss_normalizer=run.loss_normalizer, num_microbatches=run.num_microbatches,
       dropout_seed=run.dropout_seed, enable_dropout=run.dropout_enabled)
-  jitted = jax.jit(train_step, in_shardings=(shardings, batch_sharding),
+  jitted = xla_options.jit_for(train_step, xla_options.mesh_platform(mesh), in_shardings=(shardings, batch_sharding),
                    out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())), donate_argnums=(0,))
   return TrainProgram(run=run, mesh=mesh, rules=rules, model=model, tx=tx, schedule=schedule,
                       abstract_state=abstract_state, state_shardings=shardings, batch_sharding=batch_sharding,
@@ -87,4 +88,5 @@ def build_train_program(run, mesh, rules=None) -> TrainProgram:
 
 def build_eval_step(model, params_sharding, batch_sharding):
   """jitted eval_step(params, global batch) -> summed loss, weights and correct tokens (flan.trainer.step)."""
-  return jax.jit(step_lib.make_eval_step(model), in_shardings=(params_sharding, batch_sharding))
+  return xla_options.jit_for(step_lib.make_eval_step(model), xla_options.mesh_platform(batch_sharding.mesh),
+                             in_shardings=(params_sharding, batch_sharding))
