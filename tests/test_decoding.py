@@ -216,3 +216,12 @@ def test_predict_texts_keeps_order_and_matches_single_inputs(model_setup):
   assert cut == tokenizer.encode("ef") + [1]
   with pytest.raises(ValueError, match="decoding method"):
     decoding.predict_texts(config, params, tokenizer, texts, method="nucleus")
+
+
+def test_greedy_tokens_are_numpy_argmax_with_ties_and_nan():
+  logits = np.random.default_rng(0).standard_normal((6, 300)).astype(np.float32)
+  logits[1, [7, 40]] = 9.0  # a tie: the first index wins
+  logits[2, :] = -3.0
+  logits[3, [5, 9]] = np.nan  # NaN wins, the first one
+  logits[4, 299] = np.inf
+  np.testing.assert_array_equal(decoding.greedy_tokens(jnp.asarray(logits)), np.argmax(logits, axis=-1))

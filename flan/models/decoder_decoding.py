@@ -17,7 +17,7 @@ from flan import partitioning
 from flan import xla_options
 from flan.models.decoder import DecoderOnly
 from flan.models.decoder_config import DecoderConfig
-from flan.models.decoding import filter_logits, length_penalty_factor
+from flan.models.decoding import filter_logits, greedy_tokens, length_penalty_factor
 
 METHODS = ("greedy", "sample", "beam")
 NEG_INF = -1e30
@@ -67,7 +67,7 @@ def _sample_loop(params, prompt_tokens, prompt_lengths, rng, temperature, top_p,
     step, logits, cache, sequences, finished, rng = state
     logits = _mask_vocab(logits, vocab_limit)
     if greedy:
-      tokens = jnp.argmax(logits, axis=-1)
+      tokens = greedy_tokens(logits)
     else:
       rng, key = jax.random.split(rng)
       tokens = jax.random.categorical(key, filter_logits(logits, temperature, top_k, top_p if use_top_p else 1.0))
@@ -173,15 +173,16 @@ def generate_tokens(config: DecoderConfig, params, prompt_tokens, prompt_lengths
   platform = xla_options.mesh_platform(mesh)
   with partitioning.mesh_context(mesh, rules):
     if method == "beam":
-      out = _beam_loop(platform)(params, prompt_tokens, prompt_lengths, jnp.float32(length_penalty), jnp.int32(eos_id),
-                       config=config, max_new_tokens=max_new_tokens, beam_size=beam_size, vocab_limit=vocab_limit)
+      loop = _beam_loop(platform)
+      out = loop(params, prompt_tokens, prompt_lengths, jnp.float32(length_penalty), jnp.int32(eos_id),
+                 config=config, max_new_tokens=max_new_tokens, beam_size=beam_size, vocab_limit=vocab_limit)
     else:
       greedy = method == "greedy" or temperature == 0
-      out = _sample_loop(platform)(params, prompt_tokens, prompt_lengths, jax.random.PRNGKey(seed) if rng is None else rng,
-                         jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
-                         jnp.int32(eos_id), config=config, max_new_tokens=max_new_tokens, greedy=greedy,
-                         top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0,
-                         vocab_limit=vocab_limit)
+      loop = _sample_loop(platform)
+      out = loop(params, prompt_tokens, prompt_lengths, jax.random.PRNGKey(seed) if rng is None else rng,
+                 jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
+                 jnp.int32(eos_id), config=config, max_new_tokens=max_new_tokens, greedy=greedy,
+                 top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0, vocab_limit=vocab_limit)
     return np.asarray(jax.device_get(out))
 
 

@@ -50,6 +50,15 @@ def _mask_vocab(logits, vocab_limit):
   return jnp.where(jnp.arange(logits.shape[-1]) < vocab_limit, logits, NEG_INF)
 
 
+def greedy_tokens(logits):
+  """argmax over the last axis (the first index among ties, or the first NaN), as a max and then a min over
+  the indices that reach it: two plain reductions that XLA:CPU runs about twice as fast as the (value, index)
+  reduction of jnp.argmax over a [batch, 32128] row of logits."""
+  best = jnp.max(logits, axis=-1, keepdims=True)
+  ids = jnp.arange(logits.shape[-1], dtype=jnp.int32)
+  return jnp.min(jnp.where((logits == best) | jnp.isnan(logits), ids, logits.shape[-1]), axis=-1)
+
+
 def filter_logits(logits, temperature=1.0, top_k=0, top_p=1.0):
   """Temperature-scaled logits with everything outside the top-k / top-p (nucleus) set at -inf-like."""
   logits = logits / temperature
@@ -90,7 +99,7 @@ def _sample_loop(params, encoder_tokens, rng, temperature, top_p, eos_id, *, con
     logits, cache = _decode_step(model, params, cache, encoded, encoder_tokens, tokens, max_decode_length)
     logits = _mask_vocab(logits, vocab_limit)
     if greedy:
-      next_tokens = jnp.argmax(logits, axis=-1)
+      next_tokens = greedy_tokens(logits)
     else:
       rng, key = jax.random.split(rng)
       filtered = filter_logits(logits, temperature, top_k, top_p if use_top_p else 1.0)
@@ -214,15 +223,16 @@ def decode_tokens(config: T5Config, params, encoder_tokens, *, method="greedy", 
   platform = xla_options.mesh_platform(mesh)
   with partitioning.mesh_context(mesh, rules):
     if method == "beam":
-      out = _beam_loop(platform)(params, encoder_tokens, jnp.float32(length_penalty), jnp.int32(eos_id), config=config,
-                       max_decode_length=max_decode_length, beam_size=beam_size, vocab_limit=vocab_limit)
+      loop = _beam_loop(platform)
+      out = loop(params, encoder_tokens, jnp.float32(length_penalty), jnp.int32(eos_id), config=config,
+                 max_decode_length=max_decode_length, beam_size=beam_size, vocab_limit=vocab_limit)
     else:
       greedy = method == "greedy" or temperature == 0
-      out = _sample_loop(platform)(params, encoder_tokens, jax.random.PRNGKey(seed) if rng is None else rng,
-                         jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
-                         jnp.int32(eos_id), config=config, max_decode_length=max_decode_length, greedy=greedy,
-                         top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0,
-                         vocab_limit=vocab_limit)
+      loop = _sample_loop(platform)
+      out = loop(params, encoder_tokens, jax.random.PRNGKey(seed) if rng is None else rng,
+                 jnp.float32(1.0 if greedy else temperature), jnp.float32(1.0 if greedy else top_p),
+                 jnp.int32(eos_id), config=config, max_decode_length=max_decode_length, greedy=greedy,
+                 top_k=0 if greedy else int(top_k), use_top_p=not greedy and top_p < 1.0, vocab_limit=vocab_limit)
     return np.asarray(jax.device_get(out))
 
 
