@@ -1,0 +1,100 @@
+"""Where flan's cached greedy decoding spends its time: one decode of bench/decode_throughput.py's model and
+batch under jax.profiler, its compiled ops summed per decode step and named by the model code they come from.
+
+  .venv/bin/python bench/decode_profile.py --threads 1            # the decode benchmark's CPU defaults
+  .venv/bin/python bench/decode_profile.py --threads 1 --top 40
+
+Prints the wall time of the profiled decode, then the ops run once per step (the decode loop's body), most
+time first: milliseconds per step, the HLO op and its source (e.g. decoder/logits_dense ... dot_general).
+The profiler adds a little time to every op; compare the ops with each other, not with the benchmark's times.
+"""
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import decode_throughput  # bench/decode_throughput.py, beside this file
+
+_OP_NAME = re.compile(r'^\s*(?:ROOT )?%([\w.-]+) = .*?metadata=\{op_name="([^"]*)"', re.MULTILINE)
+
+
+def parse_args(argv):
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--threads", type=int, default=0, help="as bench/decode_throughput.py")
+  p.add_argument("--top", type=int, default=25, help="ops to list")
+  own, rest = p.parse_known_args(argv)
+  return own, decode_throughput.parse_args(rest + ["--threads", str(own.threads)])
+
+
+def op_sources(hlo_text):
+  """{HLO op name: its op_name metadata, shortened to the model path}."""
+  return {name: source.split("/while/body/")[-1] for name, source in _OP_NAME.findall(hlo_text)}
+
+
+def per_step_ops(trace_dir, steps):
+  """{op name: total microseconds} of the profiled ops that ran at least `steps` times."""
+  trace_file = glob.glob(os.path.join(trace_dir, "**", "*perfetto_trace.json.gz"), recursive=True)[0]
+  with gzip.open(trace_file) as f:
+    events = json.load(f)
+  events = events["traceEvents"] if isinstance(events, dict) else events
+  total, count = collections.Counter(), collections.Counter()
+  for event in events:
+    if event.get("ph") == "X" and not event["name"].startswith(("$", "Thunk", "end: ")):
+      total[event["name"]] += event.get("dur", 0)
+      count[event["name"]] += 1
+  return {name: micros for name, micros in total.items() if count[name] >= steps}
+
+
+def main(argv=None):
+  own, args = parse_args(sys.argv[1:] if argv is None else argv)
+  if args.threads == 1:  # must precede the jax import
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  from flan import xla_options  # pylint: disable=import-outside-toplevel
+  from flan.models import decoding  # pylint: disable=import-outside-toplevel
+  from flan.models import hf  # pylint: disable=import-outside-toplevel
+
+  with tempfile.TemporaryDirectory() as tmp:
+    decode_throughput.build_hf_model(args, tmp)
+    config, params = hf.import_hf(tmp)
+  config = config.replace(dtype="float32")
+  params = jax.tree.map(jnp.asarray, params)
+  inputs = np.random.default_rng(args.seed).integers(2, min(args.vocab, 32000), size=(args.batch, args.input_length))
+  inputs = inputs.astype(np.int32)
+  run = lambda: decoding.decode_tokens(config, params, inputs, max_decode_length=args.new_tokens, eos_id=-1)
+  run()
+  loop = decoding._sample_loop(xla_options.mesh_platform())  # pylint: disable=protected-access
+  hlo = loop.lower(params, jnp.asarray(inputs), jax.random.PRNGKey(0), jnp.float32(1), jnp.float32(1),
+                   jnp.int32(-1), config=config, max_decode_length=args.new_tokens, greedy=True, top_k=0,
+                   use_top_p=False, vocab_limit=None).compile().as_text()
+  sources = op_sources(hlo)
+  with tempfile.TemporaryDirectory() as trace_dir:
+    started = time.perf_counter()
+    with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+      run()
+    seconds = time.perf_counter() - started
+    ops = per_step_ops(trace_dir, args.new_tokens)
+  steps = args.new_tokens
+  in_ops = sum(ops.values()) / 1e3 / steps
+  print(f"profiled decode: {seconds:.3f}s for {steps} steps of batch {args.batch}; ops run every step: "
+        f"{in_ops:.2f} ms per step in {len(ops)} ops")
+  kinds = collections.Counter()
+  for name, micros in ops.items():
+    kinds[re.sub(r"\.\d+$", "", name)] += micros
+  print("by kind: " + ", ".join(f"{kind} {micros / 1e3 / steps:.2f} ms" for kind, micros in kinds.most_common(6)))
+  for name, micros in sorted(ops.items(), key=lambda item: -item[1])[:own.top]:
+    print(f"{micros / 1e3 / steps:7.3f} ms/step  {name:34s} {sources.get(name, '')[:90]}")
+
+
+if __name__ == "__main__":
+  main()
