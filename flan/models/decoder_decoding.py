@@ -17,16 +17,10 @@ from flan import partitioning
 from flan import xla_options
 from flan.models.decoder import DecoderOnly
 from flan.models.decoder_config import DecoderConfig
-from flan.models.decoding import filter_logits, greedy_tokens, length_penalty_factor
+from flan.models import beam_search
+from flan.models.decoding import filter_logits, greedy_tokens, mask_vocab
 
 METHODS = ("greedy", "sample", "beam")
-NEG_INF = -1e30
-
-
-def _mask_vocab(logits, vocab_limit):
-  if vocab_limit is None or vocab_limit >= logits.shape[-1]:
-    return logits
-  return jnp.where(jnp.arange(logits.shape[-1]) < vocab_limit, logits, NEG_INF)
 
 
 def _prefill(model, params, prompt_tokens, prompt_lengths, cache_length, prefix_lm):
@@ -65,7 +59,7 @@ def _sample_loop(params, prompt_tokens, prompt_lengths, rng, temperature, top_p,
 
   def body(state):
     step, logits, cache, sequences, finished, rng = state
-    logits = _mask_vocab(logits, vocab_limit)
+    logits = mask_vocab(logits, vocab_limit)
     if greedy:
       tokens = greedy_tokens(logits)
     else:
@@ -90,56 +84,27 @@ def _take_rows(cache, rows, batch_axis):
 @xla_options.jit_by_platform(static_argnames=("config", "max_new_tokens", "beam_size", "vocab_limit"))
 def _beam_loop(params, prompt_tokens, prompt_lengths, alpha, eos_id, *, config, max_new_tokens, beam_size,
                vocab_limit):
-  """Beam search as flan.models.decoding's (live beams, a pool of finished hypotheses ranked by log-prob over
-  GNMT's length penalty); the prompt is prefilled once per row and its cache copied to the row's beams."""
+  """Beam search (flan.models.beam_search); the prompt is prefilled once per row and its cache copied to the
+  row's beams."""
   model = DecoderOnly(config)
   batch, width = prompt_tokens.shape
   k, length = beam_size, max_new_tokens
   cache_length = width + length
   logits, cache = _prefill(model, params, prompt_tokens, prompt_lengths, cache_length, config.prefix_lm)
   batch_axis = 1 if config.scan_layers else 0
-  cache = _repeat_rows(cache, k, batch_axis)
   beam_lengths = jnp.repeat(prompt_lengths, k)
-  state = dict(step=jnp.array(0), logits=jnp.repeat(logits, k, axis=0), cache=cache,
-               alive_seqs=jnp.zeros((batch, k, length), jnp.int32),
-               alive_logp=jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch, 1)),
-               fin_seqs=jnp.zeros((batch, k, length), jnp.int32),
-               fin_scores=jnp.full((batch, k), NEG_INF, jnp.float32))
-  worst_penalty = jnp.maximum(length_penalty_factor(1, alpha), length_penalty_factor(length, alpha))
-
-  def not_done(s):
-    live = s["alive_logp"][:, 0] > NEG_INF / 2
-    can_improve = live & (s["alive_logp"][:, 0] / worst_penalty > s["fin_scores"][:, -1])
-    return (s["step"] < length) & jnp.any(can_improve)
+  state = dict(beams=beam_search.initial_beams(batch, k, length), logits=jnp.repeat(logits, k, axis=0),
+               cache=_repeat_rows(cache, k, batch_axis))
 
   def body(s):
-    step = s["step"]
-    logp = jax.nn.log_softmax(_mask_vocab(s["logits"], vocab_limit), axis=-1)
-    vocab = logp.shape[-1]
-    candidates = (s["alive_logp"][:, :, None] + logp.reshape(batch, k, vocab)).reshape(batch, k * vocab)
-    cand_logp, cand_index = jax.lax.top_k(candidates, k)
-    source_beam, tokens = cand_index // vocab, (cand_index % vocab).astype(jnp.int32)
-    cand_logp = jnp.where(s["alive_logp"][jnp.arange(batch)[:, None], source_beam] > NEG_INF / 2,
-                          cand_logp, NEG_INF)
-    seqs = jnp.take_along_axis(s["alive_seqs"], source_beam[:, :, None], axis=1)
-    seqs = jax.lax.dynamic_update_slice(seqs, tokens[:, :, None], (0, 0, step))
-    ended = tokens == eos_id
-    new_scores = jnp.where(ended & (cand_logp > NEG_INF / 2),
-                           cand_logp / length_penalty_factor(step + 1, alpha), NEG_INF)
-    fin_scores, best = jax.lax.top_k(jnp.concatenate([s["fin_scores"], new_scores], axis=1), k)
-    fin_seqs = jnp.take_along_axis(jnp.concatenate([s["fin_seqs"], seqs], axis=1), best[:, :, None], axis=1)
-    alive_logp, order = jax.lax.top_k(jnp.where(ended, NEG_INF, cand_logp), k)
-    last = jnp.take_along_axis(tokens, order, axis=1).reshape(-1)
-    rows = (jnp.arange(batch)[:, None] * k + jnp.take_along_axis(source_beam, order, axis=1)).reshape(-1)
-    logits, cache = _step(model, params, _take_rows(s["cache"], rows, batch_axis), last, beam_lengths + step,
-                          cache_length)
-    return dict(step=step + 1, logits=logits, cache=cache,
-                alive_seqs=jnp.take_along_axis(seqs, order[:, :, None], axis=1), alive_logp=alive_logp,
-                fin_seqs=fin_seqs, fin_scores=fin_scores)
+    logp = jax.nn.log_softmax(mask_vocab(s["logits"], vocab_limit), axis=-1)
+    beams, last, rows = beam_search.advance(s["beams"], logp, eos_id, alpha)
+    logits, cache = _step(model, params, _take_rows(s["cache"], rows, batch_axis), last,
+                          beam_lengths + s["beams"]["step"], cache_length)
+    return dict(beams=beams, logits=logits, cache=cache)
 
-  s = jax.lax.while_loop(not_done, body, state)
-  none_finished = s["fin_scores"][:, 0] <= NEG_INF / 2
-  return jnp.where(none_finished[:, None], s["alive_seqs"][:, 0], s["fin_seqs"][:, 0])
+  s = jax.lax.while_loop(lambda s: beam_search.not_done(s["beams"], alpha), body, state)
+  return beam_search.best_sequences(s["beams"])
 
 
 def _validate(method, max_new_tokens, temperature, top_k, top_p, beam_size):

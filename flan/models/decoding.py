@@ -14,12 +14,13 @@ import numpy as np
 
 from flan import partitioning
 from flan import xla_options
+from flan.models import beam_search
+from flan.models.beam_search import NEG_INF
 from flan.models.config import T5Config
 from flan.models.t5 import Transformer
 
 METHODS = ("greedy", "sample", "beam")
 START_TOKEN = 0
-NEG_INF = -1e30
 
 
 # --------------------------------------------------------------------------------------- model steps
@@ -43,7 +44,7 @@ def _new_cache(model, params, encoded, encoder_tokens, max_decode_length):
   return variables["cache"]
 
 
-def _mask_vocab(logits, vocab_limit):
+def mask_vocab(logits, vocab_limit):
   """Ids >= vocab_limit (the model's padded vocabulary rows) can never be chosen."""
   if vocab_limit is None or vocab_limit >= logits.shape[-1]:
     return logits
@@ -97,7 +98,7 @@ def _sample_loop(params, encoder_tokens, rng, temperature, top_p, eos_id, *, con
   def body(state):
     step, tokens, cache, sequences, finished, rng = state
     logits, cache = _decode_step(model, params, cache, encoded, encoder_tokens, tokens, max_decode_length)
-    logits = _mask_vocab(logits, vocab_limit)
+    logits = mask_vocab(logits, vocab_limit)
     if greedy:
       next_tokens = greedy_tokens(logits)
     else:
@@ -113,11 +114,6 @@ def _sample_loop(params, encoder_tokens, rng, temperature, top_p, eos_id, *, con
 
 # --------------------------------------------------------------------------------------- beam search
 
-def length_penalty_factor(length, alpha):
-  """GNMT's ((5 + length) / 6) ** alpha; scores are log-probabilities divided by it."""
-  return ((5.0 + length) / 6.0) ** alpha
-
-
 def _reorder_cache(cache, rows, batch_axis):
   """Gathers the self-attention cache rows of the chosen beams. Scalars such as cache indices are shared,
   and the cross-attention keys/values are the same for every beam of an example (beams stay in their
@@ -131,59 +127,23 @@ def _reorder_cache(cache, rows, batch_axis):
 
 @xla_options.jit_by_platform(static_argnames=("config", "max_decode_length", "beam_size", "vocab_limit"))
 def _beam_loop(params, encoder_tokens, alpha, eos_id, *, config, max_decode_length, beam_size, vocab_limit):
-  """Beam search. Each step keeps the top beam_size continuations of the live beams; those ending in EOS
-  join the pool of finished hypotheses (best beam_size kept, ranked by log-prob / length penalty), the
-  others stay live. With beam_size 1 this is exactly greedy decoding."""
+  """Beam search (flan.models.beam_search); the encoder runs once per beam row."""
   model = Transformer(config)
   batch, k, length = encoder_tokens.shape[0], beam_size, max_decode_length
   encoder_tokens = jnp.repeat(encoder_tokens, k, axis=0)
   encoded = model.apply({"params": params}, encoder_tokens, method=Transformer.encode)
-  cache = _new_cache(model, params, encoded, encoder_tokens, length)
   batch_axis = 1 if config.scan_layers else 0
-  alive_logp = jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1), jnp.float32), (batch, 1))
-  state = dict(step=jnp.array(0), alive_seqs=jnp.zeros((batch, k, length), jnp.int32), alive_logp=alive_logp,
-               last=jnp.full((batch, k), START_TOKEN, jnp.int32), cache=cache,
-               fin_seqs=jnp.zeros((batch, k, length), jnp.int32),
-               fin_scores=jnp.full((batch, k), NEG_INF, jnp.float32))
-  worst_penalty = jnp.maximum(length_penalty_factor(1, alpha), length_penalty_factor(length, alpha))
-
-  def not_done(s):
-    live = s["alive_logp"][:, 0] > NEG_INF / 2
-    # The best score a live beam can still reach is its log-prob over the largest length penalty.
-    can_improve = live & (s["alive_logp"][:, 0] / worst_penalty > s["fin_scores"][:, -1])
-    return (s["step"] < length) & jnp.any(can_improve)
+  state = dict(beams=beam_search.initial_beams(batch, k, length), last=jnp.full((batch * k,), START_TOKEN, jnp.int32),
+               cache=_new_cache(model, params, encoded, encoder_tokens, length))
 
   def body(s):
-    step = s["step"]
-    logits, cache = _decode_step(model, params, s["cache"], encoded, encoder_tokens, s["last"].reshape(-1),
-                                 length)
-    logp = jax.nn.log_softmax(_mask_vocab(logits, vocab_limit), axis=-1)
-    vocab = logp.shape[-1]
-    candidates = (s["alive_logp"][:, :, None] + logp.reshape(batch, k, vocab)).reshape(batch, k * vocab)
-    cand_logp, cand_index = jax.lax.top_k(candidates, k)
-    source_beam, tokens = cand_index // vocab, (cand_index % vocab).astype(jnp.int32)
-    cand_logp = jnp.where(s["alive_logp"][jnp.arange(batch)[:, None], source_beam] > NEG_INF / 2,
-                          cand_logp, NEG_INF)
-    seqs = jnp.take_along_axis(s["alive_seqs"], source_beam[:, :, None], axis=1)
-    seqs = jax.lax.dynamic_update_slice(seqs, tokens[:, :, None], (0, 0, step))
-    ended = tokens == eos_id
-    new_scores = jnp.where(ended & (cand_logp > NEG_INF / 2),
-                           cand_logp / length_penalty_factor(step + 1, alpha), NEG_INF)
-    pool_scores = jnp.concatenate([s["fin_scores"], new_scores], axis=1)
-    pool_seqs = jnp.concatenate([s["fin_seqs"], seqs], axis=1)
-    fin_scores, best = jax.lax.top_k(pool_scores, k)
-    fin_seqs = jnp.take_along_axis(pool_seqs, best[:, :, None], axis=1)
-    # Live beams: the non-EOS continuations, best first (EOS slots fall to the end at -inf).
-    alive_logp, order = jax.lax.top_k(jnp.where(ended, NEG_INF, cand_logp), k)
-    rows = (jnp.arange(batch)[:, None] * k + jnp.take_along_axis(source_beam, order, axis=1)).reshape(-1)
-    return dict(step=step + 1, alive_seqs=jnp.take_along_axis(seqs, order[:, :, None], axis=1),
-                alive_logp=alive_logp, last=jnp.take_along_axis(tokens, order, axis=1),
-                cache=_reorder_cache(cache, rows, batch_axis), fin_seqs=fin_seqs, fin_scores=fin_scores)
+    logits, cache = _decode_step(model, params, s["cache"], encoded, encoder_tokens, s["last"], length)
+    logp = jax.nn.log_softmax(mask_vocab(logits, vocab_limit), axis=-1)
+    beams, last, rows = beam_search.advance(s["beams"], logp, eos_id, alpha)
+    return dict(beams=beams, last=last, cache=_reorder_cache(cache, rows, batch_axis))
 
-  s = jax.lax.while_loop(not_done, body, state)
-  # Rows where no hypothesis reached EOS return their best live beam (cut at max_decode_length).
-  none_finished = s["fin_scores"][:, 0] <= NEG_INF / 2
-  return jnp.where(none_finished[:, None], s["alive_seqs"][:, 0], s["fin_seqs"][:, 0])
+  s = jax.lax.while_loop(lambda s: beam_search.not_done(s["beams"], alpha), body, state)
+  return beam_search.best_sequences(s["beams"])
 
 
 # ------------------------------------------------------------------------------------ public entry points
