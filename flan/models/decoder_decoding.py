@@ -18,7 +18,7 @@ from flan import xla_options
 from flan.models.decoder import DecoderOnly
 from flan.models.decoder_config import DecoderConfig
 from flan.models import beam_search
-from flan.models.decoding import filter_logits, greedy_tokens, mask_vocab
+from flan.models.decoding import choose_tokens, mask_vocab
 
 METHODS = ("greedy", "sample", "beam")
 
@@ -59,13 +59,8 @@ def _sample_loop(params, prompt_tokens, prompt_lengths, rng, temperature, top_p,
 
   def body(state):
     step, logits, cache, sequences, finished, rng = state
-    logits = mask_vocab(logits, vocab_limit)
-    if greedy:
-      tokens = greedy_tokens(logits)
-    else:
-      rng, key = jax.random.split(rng)
-      tokens = jax.random.categorical(key, filter_logits(logits, temperature, top_k, top_p if use_top_p else 1.0))
-    tokens = jnp.where(finished, 0, tokens).astype(jnp.int32)
+    tokens, rng = choose_tokens(logits, finished, rng, temperature, top_p, greedy=greedy, top_k=top_k,
+                                use_top_p=use_top_p, vocab_limit=vocab_limit)
     sequences = jax.lax.dynamic_update_slice(sequences, tokens[:, None], (0, step))
     logits, cache = _step(model, params, cache, tokens, prompt_lengths + step, cache_length)
     return step + 1, logits, cache, sequences, finished | (tokens == eos_id), rng

@@ -77,6 +77,19 @@ def filter_logits(logits, temperature=1.0, top_k=0, top_p=1.0):
   return logits
 
 
+def choose_tokens(logits, finished, rng, temperature, top_p, *, greedy, top_k, use_top_p, vocab_limit):
+  """Each row's next token [b] (0 where the row has finished) and the advanced rng: the argmax of the logits
+  [b, vocab], or a sample after temperature, top-k and (use_top_p) top-p; ids >= vocab_limit never."""
+  logits = mask_vocab(logits, vocab_limit)
+  if greedy:
+    tokens = greedy_tokens(logits)
+  else:
+    rng, key = jax.random.split(rng)
+    tokens = jax.random.categorical(key, filter_logits(logits, temperature, top_k, top_p if use_top_p else 1.0),
+                                    axis=-1)
+  return jnp.where(finished, 0, tokens).astype(jnp.int32), rng
+
+
 # ------------------------------------------------------------------------------- greedy and sampling
 
 @xla_options.jit_by_platform(static_argnames=("config", "max_decode_length", "greedy", "top_k", "use_top_p",
@@ -98,14 +111,8 @@ def _sample_loop(params, encoder_tokens, rng, temperature, top_p, eos_id, *, con
   def body(state):
     step, tokens, cache, sequences, finished, rng = state
     logits, cache = _decode_step(model, params, cache, encoded, encoder_tokens, tokens, max_decode_length)
-    logits = mask_vocab(logits, vocab_limit)
-    if greedy:
-      next_tokens = greedy_tokens(logits)
-    else:
-      rng, key = jax.random.split(rng)
-      filtered = filter_logits(logits, temperature, top_k, top_p if use_top_p else 1.0)
-      next_tokens = jax.random.categorical(key, filtered, axis=-1)
-    next_tokens = jnp.where(finished, 0, next_tokens).astype(jnp.int32)
+    next_tokens, rng = choose_tokens(logits, finished, rng, temperature, top_p, greedy=greedy, top_k=top_k,
+                                     use_top_p=use_top_p, vocab_limit=vocab_limit)
     sequences = jax.lax.dynamic_update_slice(sequences, next_tokens[:, None], (0, step))
     return step + 1, next_tokens, cache, sequences, finished | (next_tokens == eos_id), rng
 
