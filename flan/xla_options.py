@@ -17,17 +17,20 @@ YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTIONS = {YNN_FUSION_TYPE: ""}  # "" = no fusion kind goes to YNNPACK
 
 
+def target_platform() -> str:
+  """The platform the computation being traced is built for: that of the mesh set with jax.set_mesh (an AOT
+  compile for TPU from a CPU host builds for "tpu"), else jax's default backend."""
+  device = getattr(jax.sharding.get_abstract_mesh(), "abstract_device", None)
+  return getattr(device, "platform", None) or jax.default_backend()
+
+
 def mesh_platform(mesh=None) -> str:
-  """The platform of the mesh's devices (an AOT mesh of TPU devices on a CPU host is "tpu"), else jax's
-  default backend."""
-  if mesh is not None:
-    devices = getattr(mesh, "devices", None)
-    if devices is not None and getattr(devices, "size", 0):
-      return devices.flat[0].platform
-    device = getattr(mesh, "abstract_device", None)
-    if getattr(device, "platform", None):
-      return device.platform
-  return jax.default_backend()
+  """The platform of the mesh's devices (an AOT mesh of TPU devices on a CPU host is "tpu"); without a
+  mesh, target_platform()."""
+  devices = getattr(mesh, "devices", None)
+  if devices is not None and getattr(devices, "size", 0):
+    return devices.flat[0].platform
+  return getattr(getattr(mesh, "abstract_device", None), "platform", None) or target_platform()
 
 
 def compiler_options(platform: str) -> Optional[dict]:

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 
 from flan.errors import ConfigError
 from flan.models.config import ATTENTION_IMPLS
+from flan.xla_options import target_platform
+
 PALLAS_BLOCK = 128
 # jax.nn.dot_product_attention and the Pallas kernel fill masked logits with this value.
 MASKED_LOGIT = -0.7 * float(jnp.finfo(jnp.float32).max)
@@ -98,13 +100,6 @@ def cached_attention(query, key, value, bias=None, *, key_valid=None, mask=None)
     logits = jnp.where(mask, logits, MASKED_LOGIT)
   probs = jax.nn.softmax(logits, axis=-1)
   return jnp.einsum("bhqk,bhkd->bqhd", probs.astype(value.dtype), value)
-
-
-def target_platform() -> str:
-  """The platform the computation is built for: that of the mesh set with jax.set_mesh (an AOT compile
-  for TPU from a CPU host builds for "tpu"), else jax's default backend."""
-  device = getattr(jax.sharding.get_abstract_mesh(), "abstract_device", None)
-  return getattr(device, "platform", None) or jax.default_backend()
 
 
 def _pallas_interpret_mode() -> bool:

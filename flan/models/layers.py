@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flan import xla_options
+
 # T5X's initializers (facts): fan-in scaled normal for dense kernels, unit normal embeddings.
 default_kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
 embedding_init = nn.initializers.normal(stddev=1.0)
@@ -82,8 +84,7 @@ def dense_apply(x, kernel, features, dtype):
 
 
 def _cpu_backend() -> bool:
-  from flan.models.attention_kernels import target_platform  # pylint: disable=import-outside-toplevel
-  return target_platform() == "cpu"
+  return xla_options.target_platform() == "cpu"
 
 
 class JoinedDense(nn.Module):
