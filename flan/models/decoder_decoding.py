@@ -15,9 +15,9 @@ import numpy as np
 
 from flan import partitioning
 from flan import xla_options
+from flan.models import beam_search
 from flan.models.decoder import DecoderOnly
 from flan.models.decoder_config import DecoderConfig
-from flan.models import beam_search
 from flan.models.decoding import choose_tokens, mask_vocab
 
 METHODS = ("greedy", "sample", "beam")

@@ -77,6 +77,8 @@ def filter_logits(logits, temperature=1.0, top_k=0, top_p=1.0):
   return logits
 
 
+# ------------------------------------------------------------------------------- greedy and sampling
+
 def choose_tokens(logits, finished, rng, temperature, top_p, *, greedy, top_k, use_top_p, vocab_limit):
   """Each row's next token [b] (0 where the row has finished) and the advanced rng: the argmax of the logits
   [b, vocab], or a sample after temperature, top-k and (use_top_p) top-p; ids >= vocab_limit never."""
@@ -89,8 +91,6 @@ def choose_tokens(logits, finished, rng, temperature, top_p, *, greedy, top_k, u
                                     axis=-1)
   return jnp.where(finished, 0, tokens).astype(jnp.int32), rng
 
-
-# ------------------------------------------------------------------------------- greedy and sampling
 
 @xla_options.jit_by_platform(static_argnames=("config", "max_decode_length", "greedy", "top_k", "use_top_p",
                                                "vocab_limit"))
