@@ -19,8 +19,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 import decode_throughput  # bench/decode_throughput.py, beside this file
 
 _OP_NAME = re.compile(r'^\s*(?:ROOT )?%([\w.-]+) = .*?metadata=\{op_name="([^"]*)"', re.MULTILINE)
@@ -69,8 +67,7 @@ def main(argv=None):
     config, params = hf.import_hf(tmp)
   config = config.replace(dtype="float32")
   params = jax.tree.map(jnp.asarray, params)
-  inputs = np.random.default_rng(args.seed).integers(2, min(args.vocab, 32000), size=(args.batch, args.input_length))
-  inputs = inputs.astype(np.int32)
+  inputs = decode_throughput.make_inputs(args)
   run = lambda: decoding.decode_tokens(config, params, inputs, max_decode_length=args.new_tokens, eos_id=-1)
   run()
   loop = decoding._sample_loop(xla_options.mesh_platform())  # pylint: disable=protected-access

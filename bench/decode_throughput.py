@@ -76,6 +76,14 @@ def build_hf_llama(args, out_dir):
   return model
 
 
+def make_inputs(args):
+  """The prompts [batch, input_length]: random ids (below any tokenizer's special range), each ending in EOS."""
+  rng = np.random.default_rng(args.seed)
+  inputs = rng.integers(2, min(args.vocab, 32000), size=(args.batch, args.input_length)).astype(np.int32)
+  inputs[:, -1] = 1  # EOS
+  return inputs
+
+
 def time_runs(fn, repeats):
   times = []
   for _ in range(repeats):
@@ -147,9 +155,7 @@ def main(argv=None):
   config = config.replace(dtype="float32")
   params = jax.tree.map(jax.numpy.asarray, params)
 
-  rng = np.random.default_rng(args.seed)
-  inputs = rng.integers(2, min(args.vocab, 32000), size=(args.batch, args.input_length)).astype(np.int32)
-  inputs[:, -1] = 1  # EOS
+  inputs = make_inputs(args)
   generated_tokens = args.batch * args.new_tokens
 
   ids = torch.from_numpy(inputs.astype(np.int64)).to(torch_device)

@@ -228,7 +228,8 @@ def roofline_line(step_flops, flan, hf):
   best = max(flan["matmul_rate"], hf["matmul_rate"] if hf else 0.0)
   floor = step_flops / best
   line = (f"       roofline: {step_flops / 1e9:,.1f} GFLOP of matmuls per step; square-matmul rate here: XLA "
-          f"{flan['matmul_rate'] / 1e9:,.0f} GFLOP/s" + (f", torch {hf['matmul_rate'] / 1e9:,.0f} GFLOP/s" if hf else "")
+          f"{flan['matmul_rate'] / 1e9:,.0f} GFLOP/s"
+          + (f", torch {hf['matmul_rate'] / 1e9:,.0f} GFLOP/s" if hf else "")
           + f"; flan's step runs its matmuls at {step_flops / flan['seconds'] / flan['matmul_rate'] * 100:.0f}% of "
           f"XLA's rate")
   if hf:

@@ -43,17 +43,21 @@ def compile_in_subprocess(size, slice_name, mesh, microbatches, batch, lengths, 
   """One `python -m flan.aot --json` compile for a TPU slice; kept in results_dir (when given) and reused."""
   flags = ["--size", size, "--mesh", mesh, "--batch", str(batch), "--lengths", lengths,
            "--target", f"tpu-{slice_name}", "--fsdp-embed", "--microbatches", str(microbatches), "--remat", remat]
-  name = "_".join(f.lstrip("-").replace("=", "").replace(",", "").replace(":", "x") for f in flags)
-  return _aot_in_subprocess(flags, name, "compiled", timeout_s, results_dir, cached_only)
+  return _aot_in_subprocess(flags, _file_name(flags), "compiled", timeout_s, results_dir, cached_only)
 
 
 def flops_in_subprocess(size, remat, batch, lengths, timeout_s, results_dir=None, cached_only=False):
   """flan.aot's FLOPs report (`--flops-only`) for one size and remat policy; kept in results_dir and reused.
   It does not depend on the slice: the arithmetic of the step is the same on every mesh."""
   flags = ["--size", size, "--batch", str(batch), "--lengths", lengths, "--remat", remat]
-  name = "flops_" + "_".join(f.lstrip("-").replace(":", "x") for f in flags)
-  result = _aot_in_subprocess(flags + ["--flops-only"], name, "measured", timeout_s, results_dir, cached_only)
+  result = _aot_in_subprocess(flags + ["--flops-only"], "flops_" + _file_name(flags), "measured", timeout_s,
+                              results_dir, cached_only)
   return result.get("flops", result)
+
+
+def _file_name(flags):
+  """The results-dir file name of a run with these flags (without .json)."""
+  return "_".join(f.lstrip("-").replace("=", "").replace(",", "").replace(":", "x") for f in flags)
 
 
 def _aot_in_subprocess(flags, name, done_word, timeout_s, results_dir, cached_only):

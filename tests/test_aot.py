@@ -154,6 +154,7 @@ def test_flops_extrapolated_from_shallow_compiles_equal_the_fully_unrolled_count
                   pack=False, mesh_data=1, mesh_fsdp=1, mesh_model=1, num_devices=1, process_count=1)
   report = aot.flops_report(run)
   assert "extrapolated" in report["method"]
-  direct = aot._unrolled_flops(run, {"num_encoder_layers": 4, "num_decoder_layers": 2})  # pylint: disable=protected-access
+  depths = {"num_encoder_layers": 4, "num_decoder_layers": 2}
+  direct = aot._unrolled_flops(run, depths)  # pylint: disable=protected-access
   assert report["xla_flops"] == pytest.approx(direct, rel=1e-5)  # fusion choices move a few hundred FLOPs
   assert report["ratio"] == pytest.approx(direct / report["model_flops"], rel=1e-5)

@@ -79,8 +79,9 @@ def build_train_program(run, mesh, rules=None) -> TrainProgram:
       model, tx, schedule, z_loss=run.z_loss, label_smoothing=run.label_smoothing,
       loss_normalizer=run.loss_normalizer, num_microbatches=run.num_microbatches,
       dropout_seed=run.dropout_seed, enable_dropout=run.dropout_enabled)
-  jitted = xla_options.jit_for(train_step, xla_options.mesh_platform(mesh), in_shardings=(shardings, batch_sharding),
-                   out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())), donate_argnums=(0,))
+  jitted = xla_options.jit_for(train_step, xla_options.mesh_platform(mesh),
+                               in_shardings=(shardings, batch_sharding),
+                               out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())), donate_argnums=(0,))
   return TrainProgram(run=run, mesh=mesh, rules=rules, model=model, tx=tx, schedule=schedule,
                       abstract_state=abstract_state, state_shardings=shardings, batch_sharding=batch_sharding,
                       step=jitted)
