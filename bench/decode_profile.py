@@ -10,9 +10,6 @@ The profiler adds a little time to every op; compare the ops with each other, no
 """
 import argparse
 import collections
-import glob
-import gzip
-import json
 import os
 import re
 import sys
@@ -20,9 +17,7 @@ import tempfile
 import time
 
 import decode_throughput  # bench/decode_throughput.py, beside this file
-
-_OP_NAME = re.compile(r'^\s*(?:ROOT )?%([\w.-]+) = .*?metadata=\{op_name="([^"]*)"', re.MULTILINE)
-
+import hlo_profile  # bench/hlo_profile.py, beside this file
 
 def parse_args(argv):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,23 +27,9 @@ def parse_args(argv):
   return own, decode_throughput.parse_args(rest + ["--threads", str(own.threads)])
 
 
-def op_sources(hlo_text):
-  """{HLO op name: its op_name metadata, shortened to the model path}."""
-  return {name: source.split("/while/body/")[-1] for name, source in _OP_NAME.findall(hlo_text)}
-
-
 def per_step_ops(trace_dir, steps):
   """{op name: total microseconds} of the profiled ops that ran at least `steps` times."""
-  trace_file = glob.glob(os.path.join(trace_dir, "**", "*perfetto_trace.json.gz"), recursive=True)[0]
-  with gzip.open(trace_file) as f:
-    events = json.load(f)
-  events = events["traceEvents"] if isinstance(events, dict) else events
-  total, count = collections.Counter(), collections.Counter()
-  for event in events:
-    if event.get("ph") == "X" and not event["name"].startswith(("$", "Thunk", "end: ")):
-      total[event["name"]] += event.get("dur", 0)
-      count[event["name"]] += 1
-  return {name: micros for name, micros in total.items() if count[name] >= steps}
+  return {name: micros for name, (micros, count) in hlo_profile.op_times(trace_dir).items() if count >= steps}
 
 
 def main(argv=None):
@@ -74,7 +55,7 @@ def main(argv=None):
   hlo = loop.lower(params, jnp.asarray(inputs), jax.random.PRNGKey(0), jnp.float32(1), jnp.float32(1),
                    jnp.int32(-1), config=config, max_decode_length=args.new_tokens, greedy=True, top_k=0,
                    use_top_p=False, vocab_limit=None).compile().as_text()
-  sources = op_sources(hlo)
+  sources = {name: source.split("/while/body/")[-1] for name, (_, source, _) in hlo_profile.hlo_ops(hlo).items()}
   with tempfile.TemporaryDirectory() as trace_dir:
     started = time.perf_counter()
     with jax.profiler.trace(trace_dir, create_perfetto_trace=True):

@@ -82,9 +82,9 @@ def make_batches(config, args, count, seed=0):
   return batches
 
 
-def time_flan(config, batches, args):
-  """(seconds per step, compile seconds, last loss) of flan's train step on one device: the step flan-train
-  runs, built by flan.trainer.program from a run configuration (dropout off, unpacked rows)."""
+def compiled_flan_step(config, batches, args):
+  """(compiled step, initial state, batches on the device, compile seconds): flan's train step on one device,
+  the step flan-train runs, built by flan.trainer.program from a run configuration (unpacked rows)."""
   import jax  # pylint: disable=import-outside-toplevel
   from flan import partitioning  # pylint: disable=import-outside-toplevel
   from flan.trainer import program as program_lib  # pylint: disable=import-outside-toplevel
@@ -101,7 +101,13 @@ def time_flan(config, batches, args):
   device_batches = [{k: jax.device_put(v, program.batch_sharding) for k, v in b.items()} for b in batches]
   started = time.perf_counter()
   compiled = program.lower(state, device_batches[0]).compile()
-  compile_s = time.perf_counter() - started
+  return compiled, state, device_batches, time.perf_counter() - started
+
+
+def time_flan(config, batches, args):
+  """(seconds per step, compile seconds, last loss, page faults per step) of flan's train step."""
+  import jax  # pylint: disable=import-outside-toplevel
+  compiled, state, device_batches, compile_s = compiled_flan_step(config, batches, args)
   for batch in device_batches[:2]:
     state, metrics = compiled(state, batch)
   jax.block_until_ready(metrics)
