@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
 
-.PHONY: test demo bench-deps clean-venv
+.PHONY: test demo bench-deps gpu-wheels clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 # torch + transformers: the peers the benchmarks under bench/ measure against.
 bench-deps: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
+
+# gin-config as a wheel in .whl/, for a GPU machine that lacks it (bench/gpu_bench.sh installs .whl/*.whl).
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --dest .whl gin-config==0.5.0
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,17 +1,23 @@
 """Decoding throughput: flan's cached greedy decoding against Hugging Face `generate` on the same model.
 
 One random T5 v1.1-style model (gated-GELU, untied output layer) is built in transformers, saved as
-safetensors and imported into flan (flan.models.hf.import_hf), so both decode identical weights in float32.
+safetensors and imported into flan (flan.models.hf.import_hf), so both decode identical weights (float32 on
+the CPU).
 Both generate exactly --new_tokens tokens per row (EOS never ends a row) for the same batch of inputs.
 Prints tokens/s of each, the ratio flan / HF, compile time, greedy-token agreement and the machine.
 
   .venv/bin/python bench/decode_throughput.py                       # CPU defaults (a few minutes)
   .venv/bin/python bench/decode_throughput.py --d_model 512 --layers 8 --batch 32 --new_tokens 128
   .venv/bin/python bench/decode_throughput.py --family decoder      # decoder-only vs LlamaForCausalLM generate
+  python3 bench/decode_throughput.py --device gpu --size xl           # one GPU: a flan size, both in bfloat16
 
 --family decoder builds a random LlamaForCausalLM (grouped-query attention: --kv_heads, untied output, --layers
 decoder layers), imports it with flan.models.hf_llama and decodes the same prompts: flan prefills each prompt in one
 pass, then steps with the KV cache (flan.models.decoder_decoding.generate_tokens).
+
+--device gpu runs both on the GPU (an error if jax or torch sees none), by default in bfloat16 weights and
+activations (flan's parameters cast to bfloat16 as HF's are), where a few greedy tokens may differ between the
+two; --size takes a T5 v1.1 size's dimensions from flan.models.config (base, large, xl, ...).
 """
 import argparse
 import os
@@ -26,9 +32,16 @@ import numpy as np
 import roofline  # bench/roofline.py, beside this file
 
 
+GPU_DEFAULTS = {"batch": 32, "input_length": 256, "new_tokens": 128, "dtype": "bfloat16"}
+
+
 def parse_args(argv):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
   p.add_argument("--family", choices=("t5", "decoder"), default="t5")
+  p.add_argument("--size", default=None, help="t5 family: take the dimensions of this flan.models.config size")
+  p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
+                 help="weights and activations of both (default: float32 on the CPU, bfloat16 on a GPU)")
   p.add_argument("--kv_heads", type=int, default=2, help="decoder family: key/value heads (grouped-query)")
   p.add_argument("--d_model", type=int, default=256)
   p.add_argument("--d_ff", type=int, default=1024)
@@ -36,16 +49,34 @@ def parse_args(argv):
   p.add_argument("--d_kv", type=int, default=64)
   p.add_argument("--layers", type=int, default=4, help="encoder and decoder layers each")
   p.add_argument("--vocab", type=int, default=32128)
-  p.add_argument("--batch", type=int, default=8)
-  p.add_argument("--input_length", type=int, default=128)
-  p.add_argument("--new_tokens", type=int, default=64)
+  p.add_argument("--batch", type=int, default=None, help="default 8 (GPU 32)")
+  p.add_argument("--input_length", type=int, default=None, help="default 128 (GPU 256)")
+  p.add_argument("--new_tokens", type=int, default=None, help="default 64 (GPU 128)")
   p.add_argument("--num_beams", type=int, default=1, help="1 = greedy; >1 compares beam search")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--threads", type=int, default=0,
                  help="CPU threads for both (0 = library defaults); 1 sets torch to 1 thread and XLA's CPU "
                       "backend to single-threaded Eigen, for a like-for-like single-core comparison")
-  return p.parse_args(argv)
+  args = p.parse_args(argv)
+  defaults = dict(GPU_DEFAULTS) if args.device == "gpu" else {"batch": 8, "input_length": 128, "new_tokens": 64,
+                                                              "dtype": "float32"}
+  for key, value in defaults.items():
+    if getattr(args, key) is None:
+      setattr(args, key, value)
+  if args.size:
+    if args.family != "t5":
+      p.error("--size takes a T5 size; set the decoder family's dimensions with --d_model, --layers, ...")
+    from flan.models import config as t5_config  # pylint: disable=import-outside-toplevel
+    if args.size not in t5_config.SIZES:
+      p.error(f"unknown --size {args.size!r}; known sizes: {', '.join(t5_config.SIZES)}")
+    size = t5_config.get_config(args.size)
+    if size.num_encoder_layers != size.num_decoder_layers:
+      p.error(f"--size {args.size} has {size.num_encoder_layers}+{size.num_decoder_layers} layers; this benchmark "
+              "builds equal stacks")
+    args.d_model, args.d_ff, args.heads, args.d_kv = size.emb_dim, size.mlp_dim, size.num_heads, size.head_dim
+    args.layers, args.vocab = size.num_encoder_layers, size.vocab_size
+  return args
 
 
 def build_hf_model(args, out_dir):
@@ -105,7 +136,8 @@ def bytes_read_per_step(params, args, decoder):
     if ("decoder" in name or decoder) and "embedding" not in name and not once:
       total += leaf.size * leaf.dtype.itemsize
   kv_heads = args.kv_heads if decoder else args.heads
-  per_position = args.layers * args.batch * kv_heads * args.d_kv * 2 * 4  # keys and values, float32
+  itemsize = 2 if args.dtype == "bfloat16" else 4
+  per_position = args.layers * args.batch * kv_heads * args.d_kv * 2 * itemsize  # keys and values
   cached = (args.input_length + args.new_tokens / 2) if decoder else args.new_tokens / 2
   return total + per_position * (cached + (0 if decoder else args.input_length))
 
@@ -122,8 +154,9 @@ def roofline_seconds(config, params, args, decoder):
   else:
     from flan.trainer import flops  # pylint: disable=import-outside-toplevel
     prompt_flops = flops.forward_flops(config, args.batch, args.input_length, 0)
-  matmul = max(roofline.xla_matmul_rate(), roofline.torch_matmul_rate(device="cuda" if torch.cuda.is_available()
-                                                                      else "cpu"))
+  gpu = args.device == "gpu"
+  matmul = max(roofline.xla_matmul_rate(8192 if gpu else 2048, "bfloat16" if gpu else "float32"),
+               roofline.torch_matmul_rate(8192 if gpu else 2048, "cuda" if gpu else "cpu"))
   bandwidth = roofline.xla_stream_bandwidth()
   step_bytes = bytes_read_per_step(params, args, decoder)
   floor = prompt_flops / matmul + args.new_tokens * step_bytes / bandwidth
@@ -136,6 +169,8 @@ def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.threads == 1:  # must precede the jax import
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+  if args.device == "cpu":
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
   import jax  # pylint: disable=import-outside-toplevel
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
@@ -145,15 +180,19 @@ def main(argv=None):
   from flan.models import hf  # pylint: disable=import-outside-toplevel
   from flan.models import hf_llama  # pylint: disable=import-outside-toplevel
 
-  torch_device = "cuda" if torch.cuda.is_available() else "cpu"
+  torch_device = "cuda" if args.device == "gpu" else "cpu"
+  if args.device == "gpu" and (jax.default_backend() != "gpu" or not torch.cuda.is_available()):
+    raise SystemExit(f"decode_throughput: error: --device gpu, but jax's backend is {jax.default_backend()!r} "
+                     f"and torch.cuda.is_available() is {torch.cuda.is_available()}")
   if args.threads:
     torch.set_num_threads(args.threads)
   decoder = args.family == "decoder"
   with tempfile.TemporaryDirectory() as tmp:
-    hf_model = (build_hf_llama if decoder else build_hf_model)(args, tmp).to(torch_device)
+    hf_model = (build_hf_llama if decoder else build_hf_model)(args, tmp)
+    hf_model = hf_model.to(device=torch_device, dtype=getattr(torch, args.dtype))
     config, params = (hf_llama.import_llama if decoder else hf.import_hf)(tmp)
-  config = config.replace(dtype="float32")
-  params = jax.tree.map(jax.numpy.asarray, params)
+  config = config.replace(dtype=args.dtype)
+  params = jax.tree.map(lambda x: jax.numpy.asarray(x, args.dtype), params)
 
   inputs = make_inputs(args)
   generated_tokens = args.batch * args.new_tokens
@@ -199,7 +238,7 @@ def main(argv=None):
   layers = f"{args.layers} decoder (kv heads {args.kv_heads})" if decoder else f"{args.layers}+{args.layers}"
   peer = "LlamaForCausalLM" if decoder else "T5ForConditionalGeneration"
   print(f"model ({args.family}; peer {peer}): d_model={args.d_model} d_ff={args.d_ff} heads={args.heads}x{args.d_kv} "
-        f"layers={layers} vocab={args.vocab}, float32; batch={args.batch} input_length={args.input_length} "
+        f"layers={layers} vocab={args.vocab}, {args.dtype}; batch={args.batch} input_length={args.input_length} "
         f"new_tokens={args.new_tokens} {method}" + (f" beams={args.num_beams}" if args.num_beams > 1 else ""))
   print(f"flan  {'generate_tokens' if decoder else 'decode_tokens'}: {flan_tps:10.1f} tokens/s (median {flan_time:.3f}s of {args.repeats}; "
         f"first call incl. compile {flan_first:.2f}s)")
