@@ -19,6 +19,7 @@ import time
 import decode_throughput  # bench/decode_throughput.py, beside this file
 import hlo_profile  # bench/hlo_profile.py, beside this file
 
+
 def parse_args(argv):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--threads", type=int, default=0, help="as bench/decode_throughput.py")

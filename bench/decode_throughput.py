@@ -233,14 +233,16 @@ def main(argv=None):
   agreement = float(np.mean(flan_out[:, :hf_out.shape[1]] == hf_out)) if hf_out.shape == flan_out.shape else None
   print(f"machine: {platform.platform()}; {platform.processor() or platform.machine()}; "
         f"{os.cpu_count()} CPUs; jax {jax.__version__} on {jax.devices()[0].device_kind} "
-        f"x{jax.device_count()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; torch {torch.__version__} on {torch_device} ({torch.get_num_threads()} threads); "
+        f"x{jax.device_count()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; torch {torch.__version__} on "
+        f"{torch_device} ({torch.get_num_threads()} threads); "
         f"transformers {transformers.__version__}; load average {os.getloadavg()[0]:.1f}")
   layers = f"{args.layers} decoder (kv heads {args.kv_heads})" if decoder else f"{args.layers}+{args.layers}"
   peer = "LlamaForCausalLM" if decoder else "T5ForConditionalGeneration"
   print(f"model ({args.family}; peer {peer}): d_model={args.d_model} d_ff={args.d_ff} heads={args.heads}x{args.d_kv} "
         f"layers={layers} vocab={args.vocab}, {args.dtype}; batch={args.batch} input_length={args.input_length} "
         f"new_tokens={args.new_tokens} {method}" + (f" beams={args.num_beams}" if args.num_beams > 1 else ""))
-  print(f"flan  {'generate_tokens' if decoder else 'decode_tokens'}: {flan_tps:10.1f} tokens/s (median {flan_time:.3f}s of {args.repeats}; "
+  print(f"flan  {'generate_tokens' if decoder else 'decode_tokens'}: {flan_tps:10.1f} tokens/s "
+        f"(median {flan_time:.3f}s of {args.repeats}; "
         f"first call incl. compile {flan_first:.2f}s)")
   print(f"HF    generate     : {hf_tps:10.1f} tokens/s (median {hf_time:.3f}s of {args.repeats})")
   print(f"ratio flan / HF    : {flan_tps / hf_tps:.2f}x")
