@@ -79,7 +79,7 @@ def parse_args(argv):
   return args
 
 
-def build_hf_model(args, out_dir):
+def build_hf_model(args, out_dir, device="cpu"):
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
   torch.manual_seed(args.seed)
@@ -87,14 +87,15 @@ def build_hf_model(args, out_dir):
       vocab_size=args.vocab, d_model=args.d_model, d_kv=args.d_kv, d_ff=args.d_ff, num_layers=args.layers,
       num_decoder_layers=args.layers, num_heads=args.heads, feed_forward_proj="gated-gelu",
       tie_word_embeddings=False, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-  model = transformers.T5ForConditionalGeneration(config).eval()
-  with torch.no_grad():  # transformers may tie the output layer on construction; make it its own weights
+  with torch.device(device), torch.no_grad():  # initialized where it runs (a CPU init of xl takes minutes)
+    model = transformers.T5ForConditionalGeneration(config).eval()
+    # transformers may tie the output layer on construction; make it its own weights
     model.lm_head.weight = torch.nn.Parameter(torch.randn(args.vocab, args.d_model) * args.d_model ** -0.5)
   model.save_pretrained(out_dir, safe_serialization=True)
   return model
 
 
-def build_hf_llama(args, out_dir):
+def build_hf_llama(args, out_dir, device="cpu"):
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
   torch.manual_seed(args.seed)
@@ -102,7 +103,8 @@ def build_hf_llama(args, out_dir):
       vocab_size=args.vocab, hidden_size=args.d_model, intermediate_size=args.d_ff, num_hidden_layers=args.layers,
       num_attention_heads=args.heads, num_key_value_heads=args.kv_heads, head_dim=args.d_kv,
       tie_word_embeddings=False, bos_token_id=None, eos_token_id=1, pad_token_id=0)
-  model = transformers.LlamaForCausalLM(config).eval()
+  with torch.device(device):
+    model = transformers.LlamaForCausalLM(config).eval()
   model.save_pretrained(out_dir, safe_serialization=True)
   return model
 
@@ -188,8 +190,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
   decoder = args.family == "decoder"
   with tempfile.TemporaryDirectory() as tmp:
-    hf_model = (build_hf_llama if decoder else build_hf_model)(args, tmp)
-    hf_model = hf_model.to(device=torch_device, dtype=getattr(torch, args.dtype))
+    hf_model = (build_hf_llama if decoder else build_hf_model)(args, tmp, torch_device)
+    hf_model = hf_model.to(dtype=getattr(torch, args.dtype))
     config, params = (hf_llama.import_llama if decoder else hf.import_hf)(tmp)
   config = config.replace(dtype=args.dtype)
   params = jax.tree.map(lambda x: jax.numpy.asarray(x, args.dtype), params)

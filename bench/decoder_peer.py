@@ -28,7 +28,8 @@ def hf_model(config, device):
       rope_theta=config.rope_theta, tie_word_embeddings=config.tie_embeddings, attention_dropout=0.0,
       use_cache=False)
   torch.manual_seed(0)
-  model = transformers.LlamaForCausalLM(hf_config).to(device)
+  with torch.device(device):  # initialized where it trains (a CPU init of xl-sized weights takes minutes)
+    model = transformers.LlamaForCausalLM(hf_config)
   model.train()
   return model
 

@@ -2,7 +2,7 @@
 # flan against transformers on one GPU machine, in one go: the train step (bench/train_throughput.py --device gpu:
 # base, large and xl at 1024/256 in bfloat16, with MFU) and cached greedy decoding (bench/decode_throughput.py
 # --device gpu, the same sizes, batch 32, 256 in, 128 new, bfloat16). One log per benchmark under $OUT (the
-# device tool's results folder) or bench/gpu_results/.
+# device tool's results folder) or bench/gpu_results/, written size by size, and the seconds each size took.
 #
 #   bash bench/gpu_bench.sh                   # on the GPU machine, from anywhere in the repository
 #   SIZES=base bash bench/gpu_bench.sh        # fewer sizes
@@ -23,17 +23,20 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 if [ "${1:-}" = --rehearse ]; then
-  train=(--device cpu --sizes tiny --batch 2 --input_length 32 --target_length 8 --steps 1)
+  train=(--device cpu --batch 2 --input_length 32 --target_length 8 --steps 1)
   decode=(--device cpu --batch 2 --input_length 16 --new_tokens 4 --repeats 1)
   sizes=tiny
 else
   nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed; see $out/nvidia-smi.txt"
   sizes=${SIZES:-base,large,xl}
-  train=(--device gpu --sizes "$sizes")
+  train=(--device gpu)
   decode=(--device gpu)
 fi
-"$python" bench/train_throughput.py "${train[@]}" 2>&1 | tee "$out/train.txt"
+# Size by size, smallest first, so that a run cut short still leaves whole results for the sizes it reached.
 for size in ${sizes//,/ }; do
+  started=$SECONDS
+  "$python" bench/train_throughput.py "${train[@]}" --sizes "$size" 2>&1 | tee "$out/train_$size.txt"
   "$python" bench/decode_throughput.py "${decode[@]}" --size "$size" 2>&1 | tee "$out/decode_$size.txt"
+  echo "$size: $((SECONDS - started)) s" | tee -a "$out/seconds.txt"
 done
 echo "results in $out"

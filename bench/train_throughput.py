@@ -131,7 +131,8 @@ def hf_model(config, device):
       layer_norm_epsilon=config.layer_norm_epsilon, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
       use_cache=False)
   torch.manual_seed(0)
-  model = transformers.T5ForConditionalGeneration(hf_config).to(device)
+  with torch.device(device):  # initialized where it trains (a CPU init of xl-sized weights takes minutes)
+    model = transformers.T5ForConditionalGeneration(hf_config)
   model.train()
   return model
 
