@@ -32,11 +32,19 @@ else
   train=(--device gpu)
   decode=(--device gpu)
 fi
-# Size by size, smallest first, so that a run cut short still leaves whole results for the sizes it reached.
+# Size by size, smallest first, so that a run cut short still leaves whole results for the sizes it reached; a
+# benchmark that fails (out of memory, say) is noted and the others still run.
+failed=0
 for size in ${sizes//,/ }; do
   started=$SECONDS
-  "$python" bench/train_throughput.py "${train[@]}" --sizes "$size" 2>&1 | tee "$out/train_$size.txt"
-  "$python" bench/decode_throughput.py "${decode[@]}" --size "$size" 2>&1 | tee "$out/decode_$size.txt"
+  for bench in train decode; do
+    if [ $bench = train ]; then args=("${train[@]}" --sizes "$size"); else args=("${decode[@]}" --size "$size"); fi
+    if ! "$python" "bench/${bench}_throughput.py" "${args[@]}" 2>&1 | tee "$out/${bench}_$size.txt"; then
+      echo "$bench $size: FAILED (log in $out/${bench}_$size.txt)" | tee -a "$out/seconds.txt"
+      failed=1
+    fi
+  done
   echo "$size: $((SECONDS - started)) s" | tee -a "$out/seconds.txt"
 done
 echo "results in $out"
+exit $failed
