@@ -10,7 +10,6 @@ The profiler adds a little time to every op; compare the ops with each other, no
 """
 import argparse
 import collections
-import os
 import re
 import sys
 import tempfile
@@ -35,20 +34,16 @@ def per_step_ops(trace_dir, steps):
 
 def main(argv=None):
   own, args = parse_args(sys.argv[1:] if argv is None else argv)
-  if args.threads == 1:  # must precede the jax import
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+  decode_throughput.limit_xla_threads(args)
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
   from flan import xla_options  # pylint: disable=import-outside-toplevel
   from flan.models import decoding  # pylint: disable=import-outside-toplevel
-  from flan.models import hf  # pylint: disable=import-outside-toplevel
 
   with tempfile.TemporaryDirectory() as tmp:
     decode_throughput.build_hf_model(args, tmp)
-    config, params = hf.import_hf(tmp)
-  config = config.replace(dtype="float32")
-  params = jax.tree.map(jnp.asarray, params)
+    config, params = decode_throughput.import_into_flan(tmp, args)
   inputs = decode_throughput.make_inputs(args)
   run = lambda: decoding.decode_tokens(config, params, inputs, max_decode_length=args.new_tokens, eos_id=-1)
   run()

@@ -109,6 +109,21 @@ def build_hf_llama(args, out_dir, device="cpu"):
   return model
 
 
+def limit_xla_threads(args):
+  """--threads 1: XLA's CPU backend on single-threaded Eigen (call before jax is imported)."""
+  if args.threads == 1:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+
+
+def import_into_flan(model_dir, args):
+  """(config, params) of the saved HF model in flan, in --dtype (weights and activations)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from flan.models import hf  # pylint: disable=import-outside-toplevel
+  from flan.models import hf_llama  # pylint: disable=import-outside-toplevel
+  config, params = (hf_llama.import_llama if args.family == "decoder" else hf.import_hf)(model_dir)
+  return config.replace(dtype=args.dtype), jax.tree.map(lambda x: jax.numpy.asarray(x, args.dtype), params)
+
+
 def make_inputs(args):
   """The prompts [batch, input_length]: random ids (below any tokenizer's special range), each ending in EOS."""
   rng = np.random.default_rng(args.seed)
@@ -169,8 +184,7 @@ def roofline_seconds(config, params, args, decoder):
 
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  if args.threads == 1:  # must precede the jax import
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+  limit_xla_threads(args)
   if args.device == "cpu":
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
   import jax  # pylint: disable=import-outside-toplevel
@@ -179,8 +193,6 @@ def main(argv=None):
 
   from flan.models import decoder_decoding  # pylint: disable=import-outside-toplevel
   from flan.models import decoding  # pylint: disable=import-outside-toplevel
-  from flan.models import hf  # pylint: disable=import-outside-toplevel
-  from flan.models import hf_llama  # pylint: disable=import-outside-toplevel
 
   torch_device = "cuda" if args.device == "gpu" else "cpu"
   if args.device == "gpu" and (jax.default_backend() != "gpu" or not torch.cuda.is_available()):
@@ -192,9 +204,7 @@ def main(argv=None):
   with tempfile.TemporaryDirectory() as tmp:
     hf_model = (build_hf_llama if decoder else build_hf_model)(args, tmp, torch_device)
     hf_model = hf_model.to(dtype=getattr(torch, args.dtype))
-    config, params = (hf_llama.import_llama if decoder else hf.import_hf)(tmp)
-  config = config.replace(dtype=args.dtype)
-  params = jax.tree.map(lambda x: jax.numpy.asarray(x, args.dtype), params)
+    config, params = import_into_flan(tmp, args)
 
   inputs = make_inputs(args)
   generated_tokens = args.batch * args.new_tokens

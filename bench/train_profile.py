@@ -74,7 +74,8 @@ def main(argv=None):
               if name in ops and ops[name][0] != "dot"}
   print(f"{own.sizes}, batch {args.batch}, lengths {args.input_length}/{args.target_length}: {step_ms:,.1f} ms per "
         f"step without the profiler")
-  print(f"  matmuls: {matmul_flops / 1e9:,.1f} GFLOP per step, {matmul_flops / rate * 1e3:,.1f} ms at the "
+  floor = matmul_flops / rate * 1e3
+  print(f"  matmuls: {matmul_flops / 1e9:,.1f} GFLOP per step, {floor:,.1f} ms at the "
         f"square-matmul rate measured here ({rate / 1e9:,.0f} GFLOP/s); XLA:CPU runs them asynchronously on its "
         "thread pool, so the profiler does not time them")
   print(f"  other ops, as profiled: {sum(per_step.values()):,.1f} ms per step in {len(per_step)} ops")
@@ -86,11 +87,11 @@ def main(argv=None):
   for part, ms in phases.most_common():
     print(f"    {part:48s} {ms:9,.1f} ms")
   print("    by kind: " + ", ".join(f"{kind} {ms:,.1f} ms" for kind, ms in kinds.most_common(8)))
-  floor = matmul_flops / rate * 1e3
   print(f"  if every other op took no time and the matmuls ran at the square-matmul rate, a step would take "
         f"{floor:,.1f} ms: {step_ms / floor:.2f}x faster than this one")
   for name, ms in sorted(per_step.items(), key=lambda item: -item[1])[:own.top]:
     print(f"{ms:8.2f} ms/step  {name:30s} {ops[name][1][-90:]}")
+
 
 if __name__ == "__main__":
   main()
